@@ -1,0 +1,9 @@
+"""CDS Hooks 2.0 service for leg weakness."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .app import create_app  # noqa: E402
+from .settings import Settings  # noqa: E402
+
+__all__ = ["__version__", "create_app", "Settings"]

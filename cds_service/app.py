@@ -1,0 +1,98 @@
+"""create_app(settings): build the Flask app, its services, CORS and the one error handler."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from . import logs
+from .errors import ServiceError
+from .http import cors, routes
+from .http.auth import TokenVerifier
+from .http.state import AppState
+from .protocol import validation
+from .services.catalog import build_services
+from .services.leg_weakness import ENCOUNTER_START_ID
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app; packaged data is loaded and checked here, so bad data stops start-up."""
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    app = Flask(__name__)
+    app.url_map.merge_slashes = False  # '//cds-services/x' must not redirect
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.compact = True  # type: ignore[attr-defined]
+
+    for name in validation.SCHEMAS:
+        validation.validator(name)  # compile (and check) every schema once, now
+    registry, services, fetcher = build_services(settings)
+    state = AppState(settings=settings, registry=registry, services=services, fetcher=fetcher,
+                     verifier=TokenVerifier(settings))
+    state.extras["evaluate_service_id"] = ENCOUNTER_START_ID
+    app.extensions["cds"] = state
+
+    cors.install(app, settings.cors_origins)
+    app.register_blueprint(routes.bp)
+    app.register_error_handler(ServiceError, _render_service_error)
+    app.register_error_handler(HTTPException, _render_http_error)
+    app.register_error_handler(Exception, _render_unexpected)
+    app.after_request(_security_headers)
+    return app
+
+
+def _json_error(status: int, body: dict[str, Any]) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _render_service_error(error: ServiceError) -> Response:
+    if error.status == 401:
+        logs.log_event("auth-failed", level=logging.WARNING, reason=error.message, path=request.path)
+        response = _json_error(401, {"error": "unauthorized"})
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+    if error.status >= 500:
+        logs.log_event("internal-error", level=logging.ERROR, path=request.path, message=error.message)
+    return _json_error(error.status, error.to_json())
+
+
+_HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large",
+               415: "unsupported-media-type"}
+
+
+def _render_http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    code = _HTTP_CODES.get(status, "bad-request" if status < 500 else "internal-error")
+    message = error.description if status != 413 else "the request body is over the size limit"
+    return _json_error(status, {"error": code, "message": message})
+
+
+def _render_unexpected(error: Exception) -> Response:
+    """Anything unexpected: a generic 500 to the caller; the traceback goes to the log only."""
+    hook_instance = None
+    body = request.get_json(silent=True, cache=True) if request.is_json else None
+    if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
+        hook_instance = body["hookInstance"]
+    logs.log_event("unexpected-error", level=logging.ERROR, exc_info=True, path=request.path,
+                   hookInstance=hook_instance)
+    return _json_error(500, {"error": "internal-error", "message": "unexpected error; see the service log"})
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if response.mimetype == "text/html":
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self'; base-uri 'none'; "
+            "form-action 'none'; frame-ancestors 'none'")
+    else:
+        response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.pop("Server", None)
+    return response

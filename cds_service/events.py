@@ -1,0 +1,51 @@
+"""HookCallEvent: what one hook call did, for the log, the audit trail and the metrics.
+
+Built by the HTTP layer after every call (answered or refused) and handed to observers
+(audit writer, metrics). It holds no names, no free text and no tokens: the patient
+appears only as a salted hash.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CardSummary:
+    uuid: str | None
+    topic: str | None
+    indicator: str
+    suggestions: tuple[str, ...] = ()  # suggestion uuids
+
+    @classmethod
+    def of(cls, card: dict[str, Any]) -> CardSummary:
+        topic = ((card.get("source") or {}).get("topic") or {}).get("code")
+        return cls(uuid=card.get("uuid"), topic=topic, indicator=card.get("indicator", ""),
+                   suggestions=tuple(s["uuid"] for s in card.get("suggestions", []) if s.get("uuid")))
+
+
+@dataclass(frozen=True)
+class HookCallEvent:
+    time: datetime
+    service_id: str
+    hook: str | None
+    hook_instance: str | None
+    issuer: str | None
+    patient_hash: str | None
+    http_status: int
+    outcome: str  # ok | overrun | 412 | 400 | 401 | ... | error
+    duration_ms: float
+    stages: dict[str, float] = field(default_factory=dict)
+    cards: tuple[CardSummary, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeedbackEvent:
+    service_id: str
+    outcome: str  # accepted | overridden
+    card_topic: str | None = None
+
+
+Observer = Callable[[HookCallEvent], None]

@@ -1,0 +1,116 @@
+"""Prefetch semantics (CDS Hooks 2.0 §Prefetch): which declared keys are usable, empty or missing.
+
+Per the CDS Hooks specification:
+
+- key present with a resource or Bundle: use it;
+- key present with ``null``: the client has no data, do not re-query;
+- key absent, or holding an OperationOutcome (or a Bundle of only OperationOutcomes):
+  not fulfilled, so the service fetches it from ``fhirServer`` itself, and answers
+  412 only when data the logic cannot do without truly cannot be had.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from ..budget import Deadline
+
+
+class KeyStatus(str, Enum):
+    PRESENT = "present"
+    EMPTY = "null"
+    MISSING = "missing"
+    FAILED = "operation-outcome"
+
+
+_TOKEN = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_.]*)\s*\}\}")
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+
+
+def classify(prefetch: Mapping[str, Any] | None, declared: Mapping[str, str]) -> dict[str, KeyStatus]:
+    """Status of each declared prefetch key in a request's ``prefetch`` object."""
+    given = prefetch or {}
+    out: dict[str, KeyStatus] = {}
+    for key in declared:
+        if key not in given:
+            out[key] = KeyStatus.MISSING
+        elif given[key] is None:
+            out[key] = KeyStatus.EMPTY
+        elif is_operation_outcome(given[key]):
+            out[key] = KeyStatus.FAILED
+        else:
+            out[key] = KeyStatus.PRESENT
+    return out
+
+
+def is_operation_outcome(value: Any) -> bool:
+    """True for an OperationOutcome, or a Bundle whose entries are all OperationOutcomes.
+
+    A searchset Bundle that carries an OperationOutcome *beside* real results (a
+    warning, ``search.mode = outcome``) is still usable and is not a failure.
+    """
+    if not isinstance(value, dict):
+        return False
+    if value.get("resourceType") == "OperationOutcome":
+        return True
+    if value.get("resourceType") == "Bundle":
+        resources = [e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict)]
+        types = {r.get("resourceType") for r in resources if isinstance(r, dict)}
+        return types == {"OperationOutcome"}
+    return False
+
+
+def fill_template(template: str, context: Mapping[str, Any]) -> str | None:
+    """Fill a prefetch template's tokens from the hook context; None when a token cannot be filled.
+
+    Only root-level primitive context fields (``{{context.patientId}}``) and the 2.0 user
+    tokens (``{{userPractitionerId}}`` ...) are allowed, as the spec requires.
+    """
+    missing = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal missing
+        name = match.group(1)
+        value: Any = None
+        if name.startswith("context."):
+            value = context.get(name[len("context."):])
+        elif name in _USER_TOKENS:
+            user = str(context.get("userId") or "")
+            rtype, _, rid = user.partition("/")
+            value = rid if rtype == _USER_TOKENS[name] and rid else None
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool) or value == "":
+            missing = True
+            return ""
+        return quote(str(value), safe="")
+
+    filled = _TOKEN.sub(replace, template)
+    return None if missing else filled
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of fetching one prefetch key from the FHIR server."""
+
+    key: str
+    value: Any | None = None  # a resource or searchset Bundle (pages merged)
+    error: str | None = None  # why it is unavailable (never contains a token)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Fetcher(Protocol):
+    """Fetches prefetch queries from a FHIR server before a deadline."""
+
+    def fetch(self, queries: Mapping[str, str], fhir_server: str, access_token: str | None,
+              deadline: Deadline) -> dict[str, FetchResult]: ...

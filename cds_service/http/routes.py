@@ -1,0 +1,118 @@
+"""Blueprint: discovery, hook calls, developer evaluation and health. JSON in, JSON out.
+
+Paths answer directly, never with a redirect (a redirect breaks the browser's CORS
+preflight): ``/cds-services/{id}/`` and ``//cds-services/{id}`` (the sandbox builds
+``discoveryUrl + "/" + id``) are routes of their own.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..budget import Deadline
+from ..errors import ServiceError
+from ..events import CardSummary, HookCallEvent
+from ..logs import hash_patient_id, log_event
+from ..services.call import CallOptions, run_hook_call
+from ..services.evaluate import evaluate_bundle
+from .body import read_json
+from .state import AppState, get_state
+
+bp = Blueprint("cds", __name__)
+
+
+def public_url(state: AppState, path: str | None = None) -> str:
+    """The URL the client called, as the client sees it (``CDS_BASE_URL`` behind a proxy)."""
+    path = request.path if path is None else path
+    base = state.settings.base_url.rstrip("/") or request.host_url.rstrip("/")
+    return base + path
+
+
+def link_base(state: AppState) -> str:
+    return (state.settings.link_base_url or state.settings.base_url or request.host_url).rstrip("/")
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/cds-services", strict_slashes=False)
+@bp.get("//cds-services", strict_slashes=False)
+def discovery() -> Response:
+    return jsonify(get_state().registry.discovery())
+
+
+@bp.post("/cds-services/<service_id>", strict_slashes=False)
+@bp.post("//cds-services/<service_id>", strict_slashes=False)
+def call_service(service_id: str) -> Response:
+    """A hook call: authenticate, validate, gather data, decide, answer."""
+    state = get_state()
+    started = time.monotonic()
+    deadline = Deadline(state.settings.time_budget_ms)
+    event: dict[str, Any] = {"service_id": service_id, "hook": None, "hook_instance": None,
+                             "issuer": None, "patient_hash": None}
+    try:
+        event["issuer"] = state.verifier.verify(request.headers.get("Authorization"), public_url(state))
+        definition, _ = state.registry.get(service_id)
+        body = read_json(request, state.settings.max_body_bytes)
+        if isinstance(body, dict):
+            event["hook"] = body.get("hook") if isinstance(body.get("hook"), str) else None
+            event["hook_instance"] = (body.get("hookInstance")
+                                      if isinstance(body.get("hookInstance"), str) else None)
+            context = body.get("context")
+            if isinstance(context, dict) and isinstance(context.get("patientId"), str):
+                event["patient_hash"] = hash_patient_id(context["patientId"], state.settings.patient_hash_salt)
+        service = state.services[service_id]
+        options = CallOptions(allow_http_fhir_server=state.settings.allow_http_fhir_server,
+                              link_base_url=link_base(state))
+        result = run_hook_call(definition, service.handle, body, fetcher=state.fetcher, options=options,
+                               deadline=deadline, keep=service.record_filters())
+    except ServiceError as exc:
+        _notify(state, event, exc.status, str(exc.status), started, deadline, [])
+        raise
+    except Exception:
+        _notify(state, event, 500, "error", started, deadline, [])
+        raise
+    if result.unavailable:
+        log_event("prefetch-unavailable", level=logging.WARNING, service=service_id,
+                  hookInstance=event["hook_instance"], keys=result.unavailable)
+    _notify(state, event, 200, result.outcome, started, deadline, result.response["cards"])
+    return jsonify(result.response)
+
+
+def _notify(state: AppState, event: dict[str, Any], status: int, outcome: str, started: float,
+            deadline: Deadline, cards: list[dict[str, Any]]) -> None:
+    """Log the call and hand it to the observers (audit, metrics)."""
+    duration = (time.monotonic() - started) * 1000.0
+    call = HookCallEvent(time=datetime.now(timezone.utc), http_status=status, outcome=outcome,
+                         duration_ms=round(duration, 2),
+                         stages={k: round(v, 2) for k, v in deadline.stages.items()},
+                         cards=tuple(CardSummary.of(c) for c in cards), **event)
+    level = logging.WARNING if outcome == "overrun" or status >= 400 else logging.INFO
+    log_event("hook-call", level=level, service=call.service_id, hook=call.hook,
+              hookInstance=call.hook_instance, status=status, outcome=outcome,
+              durationMs=call.duration_ms, stages=call.stages, patient=call.patient_hash,
+              cards=[c.topic for c in call.cards],
+              slowestStage=deadline.slowest_stage() if outcome == "overrun" else None)
+    for observer in state.observers:
+        try:
+            observer(call)
+        except Exception:  # an observer must never break the answer
+            log_event("observer-failed", level=logging.ERROR, exc_info=True, hookInstance=call.hook_instance)
+
+
+@bp.post("/evaluate")
+def evaluate() -> Response:
+    """For developers: a FHIR R4 Bundle in, the cards the encounter-start service would give out."""
+    state = get_state()
+    body = read_json(request, state.settings.max_body_bytes)
+    encounter_id = request.args.get("encounter") or None
+    service = state.services[state.extras["evaluate_service_id"]]
+    response = evaluate_bundle(service, body, encounter_id, link_base_url=link_base(state),
+                               budget_ms=state.settings.time_budget_ms)
+    return jsonify(response)

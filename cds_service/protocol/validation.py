@@ -1,0 +1,60 @@
+"""JSON Schema validation of CDS Hooks messages, with validators compiled once from ``schemas/``.
+
+Errors name the offending field as a JSON path so a client developer can fix the call.
+"""
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from .. import resources
+from ..errors import ErrorDetail, SchemaValidationError
+
+#: Schema file stems in ``schemas/``.
+SCHEMAS = ("discovery-response", "hook-request", "response", "feedback")
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    """The compiled validator for ``schemas/<name>.schema.json``."""
+    schema = resources.schema(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def problems(instance: Any, name: str, limit: int = 20) -> list[ErrorDetail]:
+    """Every schema violation of ``instance`` against schema ``name`` (most specific first)."""
+    errors = sorted(validator(name).iter_errors(instance), key=lambda e: (list(e.absolute_path), e.message))
+    return [_detail(e) for e in _leaves(errors)][:limit]
+
+
+def validate(instance: Any, name: str, what: str) -> None:
+    """Raise SchemaValidationError (400) when ``instance`` violates schema ``name``.
+
+    Args:
+        what: a human label for the message, e.g. "hook request".
+    """
+    found = problems(instance, name)
+    if found:
+        first = found[0]
+        raise SchemaValidationError(f"invalid {what}: {first.path}: {first.message}", details=found)
+
+
+def _leaves(errors: list[ValidationError]) -> list[ValidationError]:
+    """Replace anyOf/oneOf umbrella errors by their most relevant sub-error."""
+    out: list[ValidationError] = []
+    for error in errors:
+        if error.context:
+            best = max(error.context, key=lambda e: len(list(e.absolute_path)))
+            out.append(best)
+        else:
+            out.append(error)
+    return out
+
+
+def _detail(error: ValidationError) -> ErrorDetail:
+    path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return ErrorDetail(path=path, message=error.message)

@@ -1,0 +1,1 @@
+"""CDS services: each module declares its ServiceDefinitions next to its handler."""

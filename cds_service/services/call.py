@@ -1,0 +1,206 @@
+"""One hook call, start to finish: validate, gather data, decide, answer, check the answer.
+
+This is the pipeline every service shares (HAPI's ``callService``); the HTTP layer
+calls it once and turns its result or error into a response.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from ..budget import Deadline
+from ..errors import (HookMismatchError, InvalidPrefetchError, PreconditionFailedError,
+                      ServiceError)
+from ..fhir.prefetch import Fetcher, FetchResult, KeyStatus, classify, fill_template
+from ..fhir.record import PatientRecord, RecordBuilder
+from ..logs import log_event
+from ..protocol import validation
+from ..protocol.registry import ServiceDefinition
+
+IdFactory = Callable[[], str]
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What a service handler needs besides the record: who, when, and how to mint ids."""
+
+    patient_id: str | None
+    encounter_id: str | None
+    now: datetime
+    link_base_url: str
+    deadline: Deadline
+    new_id: IdFactory = new_uuid
+    partial: bool = False  # the budget ran out before all data was had
+
+
+class Handler(Protocol):
+    def __call__(self, record: PatientRecord, call: CallContext) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class CallResult:
+    """The answer to one hook call and what the log, audit and metrics need to know of it."""
+
+    response: dict[str, Any]
+    outcome: str = "ok"  # ok | overrun | 412 | error
+    unavailable: dict[str, str] = field(default_factory=dict)  # key -> reason
+    fetched: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """Settings the pipeline needs (passed in, never read from the environment here)."""
+
+    allow_http_fhir_server: bool = False
+    link_base_url: str = ""
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    new_id: IdFactory = new_uuid
+
+
+def run_hook_call(definition: ServiceDefinition, handler: Handler, body: Any, *,
+                  fetcher: Fetcher | None, options: CallOptions, deadline: Deadline,
+                  keep: Mapping[str, Callable[[Mapping[str, Any]], bool]] | None = None) -> CallResult:
+    """Answer one hook call.
+
+    Raises:
+        SchemaValidationError: the request is not a valid CDS Hooks 2.0 request (400).
+        HookMismatchError: the request's hook is not this service's hook (400).
+        InvalidPrefetchError: a prefetched resource the logic reads is invalid FHIR (400).
+        PreconditionFailedError: required data is neither prefetched nor fetchable (412).
+    """
+    with deadline.stage("validate"):
+        validation.validate(body, "hook-request", "hook request")
+        if body["hook"] != definition.hook:
+            raise HookMismatchError(
+                f"service {definition.id!r} answers hook {definition.hook!r}, not {body['hook']!r}")
+    context: Mapping[str, Any] = body["context"]
+    builder = RecordBuilder(keep=dict(keep or {}))
+    statuses = classify(body.get("prefetch"), definition.prefetch)
+    with deadline.stage("validate"):
+        for key, status in statuses.items():
+            if status is KeyStatus.PRESENT:
+                builder.add(key, body["prefetch"][key])
+    wanted = [k for k, s in statuses.items() if s in (KeyStatus.MISSING, KeyStatus.FAILED)]
+    unavailable: dict[str, str] = {}
+    results: dict[str, FetchResult] = {}
+    if wanted:
+        with deadline.stage("fetch"):
+            results, unavailable = _fetch_missing(definition, wanted, body, statuses, fetcher, options,
+                                                  deadline)
+    for key, result in results.items():
+        if result.ok and result.value is not None:
+            builder.add(f"fetched:{key}", result.value)
+    for key in unavailable:
+        builder.mark_unavailable(key)
+    required_missing = {k: v for k, v in unavailable.items() if k in definition.required_prefetch}
+    overrun = deadline.expired()
+    if required_missing and not overrun:
+        raise PreconditionFailedError(
+            "required data is neither prefetched nor obtainable from the FHIR server",
+            extra={"missing": [{"key": k, "reason": r} for k, r in sorted(required_missing.items())]})
+    with deadline.stage("validate"):
+        try:
+            record = builder.build(context.get("patientId"), context.get("encounterId"))
+        except InvalidPrefetchError as exc:
+            if str(exc.extra.get("prefetchKey", "")).startswith("fetched:"):
+                raise PreconditionFailedError(
+                    "data fetched from the FHIR server is not valid FHIR R4",
+                    details=exc.details) from None
+            raise
+    call = CallContext(patient_id=context.get("patientId"), encounter_id=context.get("encounterId"),
+                       now=options.clock(), link_base_url=options.link_base_url, deadline=deadline,
+                       new_id=options.new_id, partial=overrun)
+    if overrun and required_missing:
+        cards: list[dict[str, Any]] = []
+    else:
+        cards = handler(record, call)
+    response = {"cards": cards}
+    with deadline.stage("check"):
+        check_response(response, definition.id)
+    return CallResult(response=response, outcome="overrun" if overrun else "ok",
+                      unavailable=unavailable, fetched=tuple(results))
+
+
+def _fetch_missing(definition: ServiceDefinition, wanted: list[str], body: Mapping[str, Any],
+                   statuses: Mapping[str, KeyStatus], fetcher: Fetcher | None, options: CallOptions,
+                   deadline: Deadline) -> tuple[dict[str, FetchResult], dict[str, str]]:
+    """Fetch the keys the client did not fulfil; returns results and {key: reason} for the rest."""
+    unavailable: dict[str, str] = {}
+    queries: dict[str, str] = {}
+    for key in wanted:
+        query = fill_template(definition.prefetch[key], body["context"])
+        if query is None:
+            unavailable[key] = "template cannot be filled from the hook context"
+        else:
+            queries[key] = query
+    server = body.get("fhirServer")
+    why_not = _why_not_fetchable(server, fetcher, options)
+    if why_not:
+        for key in queries:
+            unavailable[key] = _reason(statuses[key], why_not)
+        return {}, unavailable
+    assert fetcher is not None and server is not None
+    token = (body.get("fhirAuthorization") or {}).get("access_token")
+    results = fetcher.fetch(queries, server, token, deadline)
+    for key in queries:
+        result = results.get(key)
+        if result is None or not result.ok:
+            unavailable[key] = _reason(statuses[key], result.error if result else "not fetched")
+    return results, unavailable
+
+
+def _reason(status: KeyStatus, why: str) -> str:
+    head = "client sent an OperationOutcome" if status is KeyStatus.FAILED else "not prefetched"
+    return f"{head}; {why}"
+
+
+def _why_not_fetchable(server: str | None, fetcher: Fetcher | None, options: CallOptions) -> str | None:
+    """Why the FHIR server cannot be contacted, or None when it can.
+
+    Per the CDS Hooks specification the ``fhirServer`` scheme MUST be https for real
+    data; plain http is allowed only to loopback and only when configured for tests.
+    """
+    if not server:
+        return "no fhirServer in the request"
+    if fetcher is None:
+        return "fetching from the FHIR server is not configured"
+    parts = urlsplit(server)
+    if parts.scheme == "https":
+        return None
+    if parts.scheme == "http" and options.allow_http_fhir_server and _is_loopback(parts.hostname):
+        return None
+    return "fhirServer is not https (plain http is allowed only to loopback with CDS_ALLOW_HTTP_FHIR_SERVER=true)"
+
+
+def _is_loopback(host: str | None) -> bool:
+    import ipaddress
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_response(response: Mapping[str, Any], service_id: str) -> None:
+    """Check our own answer against the response schema; a violation is our bug (500).
+
+    Raises:
+        ServiceError: never sends a card the spec forbids.
+    """
+    found = validation.problems(response, "response")
+    if found:
+        log_event("invalid-response", level=logging.ERROR, service=service_id,
+                  problems=[d.to_json() for d in found])
+        raise ServiceError("the service produced an invalid response")
