@@ -19,7 +19,7 @@ from cds_service import Settings, create_app
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 if not SHARED.is_dir():  # CI clones the repo with shared/ beside it
-    SHARED = Path(os.environ.get("CDS_SHARED_DIR", "/work/shared"))
+    SHARED = Path(os.environ.get("SHARED_DATA_DIR", "/work/shared"))
 DATA = SHARED / "data"
 
 
