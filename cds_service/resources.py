@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from .errors import ConfigurationError
+
 _PACKAGE = "cds_service"
 
 
@@ -57,5 +59,6 @@ def list_files(folder: Traversable, suffixes: tuple[str, ...] = (".json", ".yaml
 def schema(name: str) -> dict[str, Any]:
     """A JSON Schema from ``schemas/`` by file stem, e.g. ``schema("hook-request")``."""
     data = load_data(data_root("schemas"), f"{name}.schema.json")
-    assert isinstance(data, dict)
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"schemas/{name}.schema.json is not a JSON object")
     return data
