@@ -49,6 +49,8 @@ class Settings:
     allow_http_fhir_server: bool = False
     fetch_max_pages: int = 5
     fetch_max_resources: int = 2000
+    fetch_reserve_ms: int = 150  # budget kept back from fetching for detection and cards
+    fetch_pool_size: int = 16  # concurrent FHIR fetches per worker process
     # Storage, audit, metrics
     data_dir: str = field(default_factory=_default_data_dir)
     database_url: str = ""  # empty = sqlite file in data_dir

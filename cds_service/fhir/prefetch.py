@@ -103,6 +103,7 @@ class FetchResult:
     key: str
     value: Any | None = None  # a resource or searchset Bundle (pages merged)
     error: str | None = None  # why it is unavailable (never contains a token)
+    timed_out: bool = False  # unavailable because the time budget ran out, not because it was refused
 
     @property
     def ok(self) -> bool:

@@ -23,6 +23,7 @@ from ..protocol import validation
 from ..protocol.registry import ServiceDefinition
 
 IdFactory = Callable[[], str]
+RED_FLAG_TOPIC_PREFIX = "red-flag-"  # source.topic.code of cards that must go out even on overrun
 
 
 def new_uuid() -> str:
@@ -102,8 +103,11 @@ def run_hook_call(definition: ServiceDefinition, handler: Handler, body: Any, *,
     for key in unavailable:
         builder.mark_unavailable(key)
     required_missing = {k: v for k, v in unavailable.items() if k in definition.required_prefetch}
-    overrun = deadline.expired()
-    if required_missing and not overrun:
+    timed_out = {k for k, r in results.items() if r.timed_out and k in unavailable}
+    overrun = bool(timed_out) or deadline.expired()
+    if required_missing and not set(required_missing) <= timed_out:
+        # Refused, absent or not fetchable: the client can fix that (412). Missing only
+        # because our budget ran out is not the client's fault: empty cards, in time.
         raise PreconditionFailedError(
             "required data is neither prefetched nor obtainable from the FHIR server",
             extra={"missing": [{"key": k, "reason": r} for k, r in sorted(required_missing.items())]})
@@ -123,11 +127,24 @@ def run_hook_call(definition: ServiceDefinition, handler: Handler, body: Any, *,
         cards: list[dict[str, Any]] = []
     else:
         cards = handler(record, call)
+    overrun = overrun or deadline.expired()
+    if overrun:
+        cards = keep_red_flags(cards)
     response = {"cards": cards}
     with deadline.stage("check"):
         check_response(response, definition.id)
     return CallResult(response=response, outcome="overrun" if overrun else "ok",
                       unavailable=unavailable, fetched=tuple(results))
+
+
+def keep_red_flags(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """On overrun only red-flag cards go out: they need action now, even from partial data.
+
+    Workup and differential cards built from partial data could advise what is already
+    done or rank wrongly, so they are left out rather than sent incomplete.
+    """
+    return [c for c in cards if str(((c.get("source") or {}).get("topic") or {}).get("code", ""))
+            .startswith(RED_FLAG_TOPIC_PREFIX)]
 
 
 def _fetch_missing(definition: ServiceDefinition, wanted: list[str], body: Mapping[str, Any],

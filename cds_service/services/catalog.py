@@ -8,6 +8,7 @@ from typing import Any
 
 from ..card_builder import CardOptions, load_card_library
 from ..clinical.knowledge import load_knowledge
+from ..fhir.fetch import FetchLimits, HttpxFetcher
 from ..fhir.prefetch import Fetcher
 from ..protocol.registry import Registry
 from ..settings import Settings
@@ -25,5 +26,8 @@ def build_services(settings: Settings) -> tuple[Registry, dict[str, Any], Fetche
 
 
 def make_fetcher(settings: Settings) -> Fetcher | None:
-    """The FHIR fetcher for missing prefetch keys (None until the fetch module exists)."""
-    return None
+    """The FHIR fetcher for missing prefetch keys (one per process: it holds the connection pool)."""
+    return HttpxFetcher(FetchLimits(max_pages=settings.fetch_max_pages,
+                                    max_resources=settings.fetch_max_resources,
+                                    reserve_ms=settings.fetch_reserve_ms,
+                                    pool_size=settings.fetch_pool_size))
