@@ -9,6 +9,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
 
 from .. import resources
 from ..errors import ErrorDetail, SchemaValidationError
@@ -25,9 +26,27 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def problems(instance: Any, name: str, limit: int = 20) -> list[ErrorDetail]:
-    """Every schema violation of ``instance`` against schema ``name`` (most specific first)."""
-    errors = sorted(validator(name).iter_errors(instance), key=lambda e: (list(e.absolute_path), e.message))
+@cache
+def part_validator(name: str, definition: str) -> Draft202012Validator:
+    """A validator for one ``$defs`` entry of schema ``name`` (e.g. a card, an action).
+
+    The specification shows many of its examples as fragments (a ``source``, an
+    ``action``); this checks them against the same definitions the full messages use.
+    """
+    schema = resources.schema(name)
+    registry: Registry = Registry().with_resource(schema["$id"], Resource.from_contents(schema))
+    return Draft202012Validator({"$ref": f"{schema['$id']}#/$defs/{definition}"}, registry=registry,
+                                format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def problems(instance: Any, name: str, limit: int = 20, definition: str | None = None) -> list[ErrorDetail]:
+    """Every schema violation of ``instance`` against schema ``name`` (most specific first).
+
+    Args:
+        definition: check against ``$defs/<definition>`` of that schema instead of the whole.
+    """
+    checker = validator(name) if definition is None else part_validator(name, definition)
+    errors = sorted(checker.iter_errors(instance), key=lambda e: (list(e.absolute_path), e.message))
     return [_detail(e) for e in _leaves(errors)][:limit]
 
 
