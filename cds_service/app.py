@@ -33,6 +33,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     registry, services, fetcher = build_services(settings)
     state = AppState(settings=settings, registry=registry, services=services, fetcher=fetcher,
                      verifier=TokenVerifier(settings))
+    for warning in state.verifier.startup_warnings():
+        logs.log_event("auth-warning", level=logging.WARNING, message=warning)
     state.extras["evaluate_service_id"] = ENCOUNTER_START_ID
     app.extensions["cds"] = state
 

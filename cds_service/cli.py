@@ -54,3 +54,78 @@ def evaluate(file: Path, encounter: str | None) -> None:
         click.echo(json.dumps(body, indent=2), err=True)
         sys.exit(1)
     click.echo(json.dumps(response, indent=2, ensure_ascii=False))
+
+
+@main.group()
+def client() -> None:
+    """The EHR in a box: keys, signed tokens and hook calls against a running service."""
+
+
+@client.command()
+@click.option("--alg", "algorithm", type=click.Choice(["ES384", "RS384"]), default="ES384", show_default=True,
+              help="ES384 (like the CDS Hooks sandbox) or RS384 (like Epic).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the PRIVATE JWK (keep it secret).")
+@click.option("--jwks-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the public JWKS for the service's trust file.")
+@click.option("--kid", default=None, help="Key id (default: a random UUID).")
+def keygen(algorithm: str, out: Path, jwks_out: Path | None, kid: str | None) -> None:
+    """Generate a signing key pair: private JWK to --out, public JWKS to --jwks-out."""
+    from .client import generate_key, public_jwks
+    key = generate_key(algorithm, kid)
+    out.write_text(json.dumps(key, indent=2) + "\n", encoding="utf-8")
+    out.chmod(0o600)
+    if jwks_out is not None:
+        jwks_out.write_text(json.dumps(public_jwks([key]), indent=2) + "\n", encoding="utf-8")
+    click.echo(f"kid {key['kid']} ({algorithm}): private key {out}"
+               + (f", public JWKS {jwks_out}" if jwks_out else ""))
+
+
+def _client_options(command: Any) -> Any:
+    options = [
+        click.option("--key", "key_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     required=True, help="Private JWK written by `keygen`."),
+        click.option("--iss", "issuer", required=True, help="Issuer (must be in the service's trust file)."),
+        click.option("--jku", default=None, help="JWKS URL put in the token header (must be allowlisted)."),
+        click.option("--style", type=click.Choice(["sandbox", "epic"]), default="sandbox", show_default=True,
+                     help="sandbox: 5-min expiry; epic: nbf 5 min before iat, 15-min expiry."),
+        click.option("--tenant", default=None, help="tenant claim."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@client.command()
+@_client_options
+@click.option("--aud", required=True, help="The exact service URL the token is for.")
+def token(key_path: Path, issuer: str, jku: str | None, style: str, tenant: str | None, aud: str) -> None:
+    """Print a signed JWT (for curl)."""
+    from .client import load_key, sign_token
+    click.echo(sign_token(load_key(key_path), issuer, aud, style=style, jku=jku, tenant=tenant))
+
+
+@client.command()
+@_client_options
+@click.option("--url", required=True, help="Service URL, e.g. http://127.0.0.1:8080/cds-services/leg-weakness.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def send(key_path: Path, issuer: str, jku: str | None, style: str, tenant: str | None, url: str,
+         file: Path) -> None:
+    """Send FILE (a hook request, or a FHIR Bundle wrapped into encounter-start) and print the answer."""
+    import httpx
+
+    from .client import hook_request, load_key, send as send_request, sign_token
+    from .http.body import parse_json
+    try:
+        body = hook_request(parse_json(file.read_bytes()))
+        signed = sign_token(load_key(key_path), issuer, url, style=style, jku=jku, tenant=tenant)
+        response = send_request(url, body, signed)
+    except (ValueError, ServiceError, httpx.HTTPError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"HTTP {response.status_code}", err=True)
+    try:
+        click.echo(json.dumps(response.json(), indent=2, ensure_ascii=False))
+    except ValueError:
+        click.echo(response.text)
+    if response.status_code >= 400:
+        sys.exit(1)

@@ -23,8 +23,28 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app(self._settings)
 
 
+def _hide_server_banner() -> None:
+    """Drop gunicorn's ``Server: gunicorn`` header (no version banner for scanners).
+
+    gunicorn writes it in ``Response.default_headers`` from a module-level name, so the
+    header line is filtered there; workers fork from this process and inherit the change.
+    """
+    from gunicorn.http import wsgi
+
+    if getattr(wsgi.Response, "_cds_no_banner", False):
+        return
+    original = wsgi.Response.default_headers
+
+    def default_headers(self: Any) -> list[str]:
+        return [h for h in original(self) if not h.lower().startswith("server:")]
+
+    wsgi.Response.default_headers = default_headers
+    wsgi.Response._cds_no_banner = True
+
+
 def run(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     """Serve forever on ``host:port`` with ``workers`` processes of ``threads`` threads each."""
+    _hide_server_banner()
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
