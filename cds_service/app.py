@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import logs
 from .errors import ServiceError
-from .http import cors, routes
+from .http import cors, openapi, routes
 from .http.auth import TokenVerifier
 from .http.state import AppState
 from .protocol import validation
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     cors.install(app, settings.cors_origins)
     app.register_blueprint(routes.bp)
+    app.register_blueprint(openapi.bp)
     app.register_error_handler(ServiceError, _render_service_error)
     app.register_error_handler(HTTPException, _render_http_error)
     app.register_error_handler(Exception, _render_unexpected)
