@@ -60,6 +60,7 @@ class Settings:
     link_base_url: str = ""  # base for links to our own pages; empty = base_url / request
     guideline_links: bool = True
     handout_link: bool = True
+    card_cpt_codes: bool = False  # also send CPT codings (secondary source, AMA-licensed) in orders
     # Logging
     log_level: str = "INFO"
     log_phi: bool = False

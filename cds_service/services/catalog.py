@@ -19,7 +19,8 @@ def build_services(settings: Settings) -> tuple[Registry, dict[str, Any], Fetche
     """(registry, service id -> service object, fetcher for missing prefetch)."""
     leg_weakness = LegWeaknessService(
         knowledge=load_knowledge(), cards=load_card_library(),
-        options=CardOptions(guideline_links=settings.guideline_links, handout_link=settings.handout_link))
+        options=CardOptions(guideline_links=settings.guideline_links, handout_link=settings.handout_link,
+                            cpt_codes=settings.card_cpt_codes))
     definitions = leg_weakness.definitions()
     registry = Registry.of((d, leg_weakness.handle) for d in definitions)
     return registry, {d.id: leg_weakness for d in definitions}, make_fetcher(settings)
