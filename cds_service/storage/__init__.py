@@ -1,0 +1,64 @@
+"""Storage: the audit trail, feedback and their report, in SQLite or PostgreSQL.
+
+No Flask here: the HTTP layer (``http/feedback.py``, ``http/metrics.py``) and the CLI
+call these functions. ``Storage`` ties one database to the audit writer of this process.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+from .audit import AuditWriter
+from .database import Database
+from .feedback import StoreResult, known_cards, parse_feedback, store_feedback
+from .metrics import Metrics
+from .report import Report, build_report
+from .retention import PurgeResult, purge
+
+
+class Storage:
+    """The service's database: migrations, audit observer, feedback, report, purge."""
+
+    def __init__(self, url: str) -> None:
+        self.database = Database(url)
+        self.audit = AuditWriter(self.database)
+
+    def migrate(self) -> None:
+        self.database.migrate()
+
+    def record_feedback(self, body: Any, service_id: str, issuer: str | None) -> tuple[StoreResult, Counter[str]]:
+        """Validate and commit a feedback batch; returns only after the commit.
+
+        Raises:
+            SchemaValidationError: a malformed item (400, naming the field).
+        """
+        items = parse_feedback(body, service_id)
+        uuids = [i.card for i in items]
+        with self.database.read() as conn:
+            known = known_cards(conn, uuids)
+        if len(known) < len(set(uuids)):
+            self.audit.flush()  # the card's audit row may still be queued in this process
+            with self.database.read() as conn:
+                known = known_cards(conn, uuids)
+        unknown = set(uuids) - known
+        now = datetime.now(timezone.utc)
+        inserted = self.database.write(
+            lambda conn: store_feedback(conn, items, service_id, issuer, unknown, now))
+        return (StoreResult(stored=len(inserted), duplicates=len(items) - len(inserted),
+                            unknown_cards=tuple(sorted(unknown))), Counter(inserted))
+
+    def report(self, since: datetime | None = None) -> Report:
+        self.audit.flush()
+        with self.database.read() as conn:
+            return build_report(conn, since)
+
+    def purge(self, retention_days: int) -> PurgeResult:
+        return self.database.write(lambda conn: purge(conn, retention_days))
+
+    def close(self) -> None:
+        self.audit.close()
+        self.database.dispose()
+
+
+__all__ = ["Storage", "Metrics", "Report", "PurgeResult", "StoreResult"]

@@ -1,0 +1,134 @@
+"""Engines, per process, and the write discipline that keeps "database is locked" from clients.
+
+gunicorn forks workers; a connection must never cross a fork, so the engine is created
+lazily in the process that uses it (and re-created when the pid changes). SQLite runs in
+WAL mode with a busy timeout, every transaction starts ``BEGIN IMMEDIATE`` (so two
+writers queue on the lock instead of dead-locking on a read->write upgrade), and a write
+that still meets "locked"/"busy" is retried.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+T = TypeVar("T")
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 10_000
+WRITE_ATTEMPTS = 6
+_MIGRATION_LOCK_KEY = 0x43445331  # pg_advisory_xact_lock key for migrations
+
+
+class Database:
+    """One database URL; the engine behind it belongs to the current process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self._engine: Engine | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def engine(self) -> Engine:
+        """This process's engine, created on first use after any fork."""
+        with self._lock:
+            if self._engine is None or self._pid != os.getpid():
+                if self._engine is not None:
+                    self._engine.dispose(close=False)  # the parent's connections stay the parent's
+                self._engine = self._create_engine()
+                self._pid = os.getpid()
+            return self._engine
+
+    def _create_engine(self) -> Engine:
+        if not self.is_sqlite:
+            return create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        if self.url.database and self.url.database != ":memory:":
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+
+    def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one transaction and commit; retry while the database is locked."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    return work(conn)
+            except OperationalError as exc:
+                if attempt == WRITE_ATTEMPTS - 1 or not _is_lock_error(exc):
+                    raise
+                time.sleep(0.05 * (2 ** attempt))
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; safe when several workers start at once."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._migration_lock():
+            with self.engine.begin() as conn:
+                if not self.is_sqlite:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """SQLite: a file lock beside the database (BEGIN IMMEDIATE alone cannot cover DDL checks)."""
+        if not self.is_sqlite or not self.url.database or self.url.database == ":memory:":
+            yield
+            return
+        lock_path = Path(self.url.database + ".migrate-lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def dispose(self) -> None:
+        with self._lock:
+            if self._engine is not None and self._pid == os.getpid():
+                self._engine.dispose()
+            self._engine = None
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = FULL")  # a 200 for feedback means it is on disk
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _is_lock_error(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "locked" in text or "busy" in text
