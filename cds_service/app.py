@@ -10,12 +10,15 @@ from werkzeug.exceptions import HTTPException
 from . import logs
 from .errors import ServiceError
 from .http import cors, openapi, routes
+from .http import feedback as feedback_routes
+from .http import metrics as metrics_routes
 from .http.auth import TokenVerifier
 from .http.state import AppState
 from .protocol import validation
 from .services.catalog import build_services
 from .services.leg_weakness import ENCOUNTER_START_ID
 from .settings import Settings
+from .storage import Metrics, Storage
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -36,16 +39,29 @@ def create_app(settings: Settings | None = None) -> Flask:
     for warning in state.verifier.startup_warnings():
         logs.log_event("auth-warning", level=logging.WARNING, message=warning)
     state.extras["evaluate_service_id"] = ENCOUNTER_START_ID
+    _install_storage(state, settings)
     app.extensions["cds"] = state
 
     cors.install(app, settings.cors_origins)
     app.register_blueprint(routes.bp)
+    app.register_blueprint(feedback_routes.bp)
+    app.register_blueprint(metrics_routes.bp)
     app.register_blueprint(openapi.bp)
     app.register_error_handler(ServiceError, _render_service_error)
     app.register_error_handler(HTTPException, _render_http_error)
     app.register_error_handler(Exception, _render_unexpected)
     app.after_request(_security_headers)
     return app
+
+
+def _install_storage(state: AppState, settings: Settings) -> None:
+    """Database (migrated now, so a bad URL stops start-up), audit trail and metrics observers."""
+    storage = Storage(settings.effective_database_url)
+    storage.migrate()
+    metrics = Metrics()
+    state.extras["storage"] = storage
+    state.extras["metrics"] = metrics
+    state.observers.extend([storage.audit, metrics])
 
 
 def _json_error(status: int, body: dict[str, Any]) -> Response:

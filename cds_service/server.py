@@ -42,9 +42,25 @@ def _hide_server_banner() -> None:
     wsgi.Response._cds_no_banner = True
 
 
+def _prepare_metrics_dir(settings: Settings) -> None:
+    """Prometheus multiprocess mode: a fresh directory the workers (forked later) all write to."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from .storage.metrics import MULTIPROC_ENV
+    if os.environ.get(MULTIPROC_ENV):
+        return  # the operator chose one
+    path = Path(settings.data_dir) / "prometheus-multiproc"  # wiped: counters restart with the server
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(path)
+
+
 def run(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     """Serve forever on ``host:port`` with ``workers`` processes of ``threads`` threads each."""
     _hide_server_banner()
+    _prepare_metrics_dir(settings)
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,

@@ -23,6 +23,11 @@ if not SHARED.is_dir():  # CI clones the repo with shared/ beside it
 DATA = SHARED / "data"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", default="both", choices=("sqlite", "postgres", "both"),
+                     help="database backends for the storage tests (default: both)")
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No CDS_ variable from the developer's shell leaks into a test."""
