@@ -129,3 +129,46 @@ def send(key_path: Path, issuer: str, jku: str | None, style: str, tenant: str |
         click.echo(response.text)
     if response.status_code >= 400:
         sys.exit(1)
+
+
+def _storage() -> Any:
+    """The configured database, migrated (so a report on a fresh install prints zeros)."""
+    from .storage import Storage
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    storage = Storage(settings.effective_database_url)
+    storage.migrate()
+    return storage, settings
+
+
+@main.command()
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Only calls and cards from this UTC date (or date-time) on.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+def report(since: Any, fmt: str) -> None:
+    """Cards shown, accepted and overridden per topic; hook volume, 412s, overruns and latency."""
+    from datetime import timezone
+
+    from .storage.report import render
+    storage, _ = _storage()
+    try:
+        result = storage.report(since.replace(tzinfo=timezone.utc) if since else None)
+    finally:
+        storage.close()
+    click.echo(render(result, fmt))
+
+
+@main.command()
+@click.option("--days", type=click.IntRange(min=0), default=None,
+              help="Keep this many days (default: CDS_AUDIT_RETENTION_DAYS).")
+def purge(days: int | None) -> None:
+    """Delete audit rows (hook calls and their cards) and feedback older than the retention period."""
+    storage, settings = _storage()
+    try:
+        result = storage.purge(settings.audit_retention_days if days is None else days)
+    finally:
+        storage.close()
+    click.echo(f"deleted {result.hook_calls} hook calls, {result.cards} cards and {result.feedback} "
+               f"feedback items recorded before {result.cutoff.isoformat(timespec='seconds')}")
