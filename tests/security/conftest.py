@@ -32,12 +32,13 @@ class JwksServer:
 
     def __init__(self, jwks: dict[str, Any]) -> None:
         self.requests = 0
-        body = json.dumps(jwks).encode()
+        self.body = json.dumps(jwks).encode()  # replace to simulate key rotation
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
                 outer.requests += 1
+                body = outer.body
                 self.send_response(200 if self.path == "/jwks.json" else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

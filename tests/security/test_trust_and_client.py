@@ -1,0 +1,148 @@
+"""Trust file rules, the JWKS cache, the replay store, auth-off warnings and the README round trip."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cds_service import Settings, create_app
+from cds_service.client import generate_key, public_jwks, sign_token
+from cds_service.errors import AuthenticationError, ConfigurationError
+from cds_service.http.auth import TokenVerifier
+from cds_service.http.replay import ReplayStore
+from cds_service.http.trust import load_trust_file
+from tests.conftest import DATA, LiveServer
+
+from .conftest import JwksServer, hook_body
+
+ROOT = Path(__file__).resolve().parents[2]
+AUD = "https://cds.example.org/cds-services/leg-weakness"
+
+
+def _trust(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "trust.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("entry, problem", [
+    ("{issuer: x, jwks_url: [http://ehr.example.org/jwks.json]}", "https"),
+    ("{issuer: x, jwks_url: [http://127.0.0.1:9/jwks.json]}", "https"),  # loopback, but http not allowed
+    ("{issuer: x, jwks_url: [https://e.org/j], algorithms: [HS256]}", "algorithms"),
+    ("{issuer: x, jwks_url: [https://e.org/j], algorithms: [none]}", "algorithms"),
+    ("{issuer: x, jwks: {keys: [{kty: EC, kid: a, d: secret}]}}", "private key"),
+    ("{issuer: x, jwks_url: [https://e.org/j], secret: y}", "unknown field"),
+    ("{issuer: x}", "required"),
+    ("{jwks_url: [https://e.org/j]}", "issuer"),
+    ("{issuer: x, jwks_file: missing.json}", "jwks_file"),
+])
+def test_bad_trust_entries_stop_start_up(tmp_path: Path, entry: str, problem: str) -> None:
+    with pytest.raises(ConfigurationError, match=problem):
+        load_trust_file(_trust(tmp_path, f"clients:\n  - {entry}\n"))
+
+
+@pytest.mark.parametrize("algorithms", [("ES384", "none"), ("HS256",), ("RS384", "HS512")])
+def test_symmetric_or_none_algorithms_cannot_be_configured(tmp_path: Path, algorithms: tuple[str, ...]) -> None:
+    with pytest.raises(ConfigurationError, match="ALLOWED_ALGORITHMS"):
+        create_app(Settings(data_dir=str(tmp_path), allowed_algorithms=algorithms))
+
+
+def test_shipped_example_trust_file_loads(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "trust.example.yaml", tmp_path / "trust.yaml")
+    (tmp_path / "jwks.json").write_text(json.dumps(public_jwks([generate_key("ES384")])))
+    clients = load_trust_file(tmp_path / "trust.yaml")
+    assert list(clients) == ["https://ehr.example.org"]
+    text = (ROOT / "trust.example.yaml").read_text()
+    assert "#  - issuer: https://sandbox.cds-hooks.org" in text and "DEVELOPMENT ONLY" in text
+    _, _, examples = text.partition("\nclients:\n")
+    uncommented = "clients:\n" + examples.replace("#  ", "  ")  # each commented example is valid too
+    (tmp_path / "all.yaml").write_text(uncommented)
+    assert "https://sandbox.cds-hooks.org" in load_trust_file(tmp_path / "all.yaml")
+
+
+def test_unknown_kids_do_not_hammer_the_jwks_url_and_rotation_is_picked_up(tmp_path: Path) -> None:
+    key, rotated = generate_key("ES384"), generate_key("ES384")
+    server = JwksServer(public_jwks([key]))
+    try:
+        trust = _trust(tmp_path, f"clients:\n  - {{issuer: https://ehr.test, jwks_url: [{server.url}]}}\n")
+        settings = Settings(data_dir=str(tmp_path), trust_file=str(trust), allow_http_jwks=True,
+                            jwks_refresh_interval_seconds=300)
+        verifier = TokenVerifier(settings)
+        assert verifier.verify("Bearer " + sign_token(key, "https://ehr.test", AUD, jku=server.url), AUD)
+        for _ in range(5):
+            with pytest.raises(AuthenticationError, match="unknown kid"):
+                verifier.verify("Bearer " + sign_token(rotated, "https://ehr.test", AUD, jku=server.url), AUD)
+        assert server.requests == 1  # the refresh interval has not passed
+        server.body = json.dumps(public_jwks([key, rotated])).encode()
+        eager = TokenVerifier(settings.replace(jwks_refresh_interval_seconds=0))
+        assert eager.verify("Bearer " + sign_token(rotated, "https://ehr.test", AUD, jku=server.url), AUD)
+    finally:
+        server.stop()
+
+
+def test_inline_jwks_without_jku(tmp_path: Path) -> None:
+    key = generate_key("RS384")
+    trust = _trust(tmp_path, "clients:\n  - issuer: https://ehr.test\n    jwks: "
+                   + json.dumps(public_jwks([key])) + "\n")
+    verifier = TokenVerifier(Settings(data_dir=str(tmp_path), trust_file=str(trust)))
+    assert verifier.verify("Bearer " + sign_token(key, "https://ehr.test", [AUD, "x"], style="epic"), AUD) \
+        == "https://ehr.test"  # type: ignore[arg-type]
+
+
+def test_replay_store_is_shared_by_two_handles_on_one_file(tmp_path: Path) -> None:
+    first, second = ReplayStore(tmp_path / "r.sqlite3"), ReplayStore(tmp_path / "r.sqlite3")
+    later = int(time.time()) + 60
+    assert first.remember("iss", "j1", later)
+    assert not second.remember("iss", "j1", later)
+    assert second.remember("other-iss", "j1", later)
+    assert first.remember("iss", "old", int(time.time()) - 10)
+    assert second.remember("iss", "old", later)  # an expired leftover is not a replay
+
+
+def test_auth_off_warns_at_start_and_on_every_call(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="cds_service"):
+        app = create_app(Settings(require_auth=False, data_dir=str(tmp_path)))
+        assert any("CDS_REQUIRE_AUTH=false" in str(getattr(r, "fields", {})) for r in caplog.records)
+        caplog.clear()
+        response = app.test_client().post("/cds-services/leg-weakness", data=hook_body(),
+                                          content_type="application/json")
+    assert response.status_code == 200
+    assert [r for r in caplog.records if r.getMessage() == "auth-disabled"]
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cds_service", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.mark.parametrize("alg, style", [("ES384", "sandbox"), ("RS384", "epic")])
+def test_readme_round_trip(tmp_path: Path, alg: str, style: str) -> None:
+    """keygen -> trust file naming the jwks file -> serve -> send (a Bundle and a hook request)."""
+    made = _cli("client", "keygen", "--alg", alg, "--out", "key.json", "--jwks-out", "jwks.json", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "d" not in json.loads((tmp_path / "jwks.json").read_text())["keys"][0]
+    (tmp_path / "trust.yaml").write_text("clients:\n  - issuer: https://ehr.example.org\n    jwks_file: jwks.json\n")
+    server = LiveServer({"CDS_TRUST_FILE": str(tmp_path / "trust.yaml"), "CDS_DATA_DIR": str(tmp_path / "data")},
+                        log_path=tmp_path / "server.log")
+    try:
+        url = f"{server.url}/cds-services/leg-weakness"
+        bundle = next((DATA / "fhir" / "synthea" / "generated-sample-data-r4").glob("*.json"))
+        (tmp_path / "request.json").write_bytes(hook_body())
+        for file in (str(bundle), "request.json"):
+            sent = _cli("client", "send", "--key", "key.json", "--iss", "https://ehr.example.org",
+                        "--style", style, "--url", url, file, cwd=tmp_path)
+            assert sent.returncode == 0, sent.stderr + sent.stdout
+            assert "cards" in json.loads(sent.stdout)
+        unsigned = httpx.post(url, content=hook_body(), headers={"Content-Type": "application/json"})
+        assert unsigned.status_code == 401
+        key = json.loads((tmp_path / "key.json").read_text())
+        assert key["d"] not in server.log_text()
+    finally:
+        server.stop()
