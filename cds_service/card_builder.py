@@ -478,7 +478,9 @@ class _Builder:
                 chosen.append(order)
         suggestions = self.suggestions(chosen, "routine", complaint, "Leg weakness", None, "any")
         lines += self.done_lines(chosen) + self.code_lines(chosen)
-        lines += ["", self.sources_line(template.sources), "", f"_{self.library.caveat}_"]
+        cited = _unique(template.sources + template.history_sources + template.exam_sources
+                        + template.imaging_sources + tuple(s for t in template.tests for s in t.sources))
+        lines += ["", self.sources_line(cited), "", f"_{self.library.caveat}_"]
         return self.card(template.topic, template.display, template.summary, template.indicator, lines,
                          template.sources, suggestions, "any", handout=True)
 
@@ -511,7 +513,8 @@ class _Builder:
                 lines += ["", f"**{heading}**"]
                 lines += [f"- **{c.label}**: {c.features} Key test: {c.key_test} {self.cite(c.sources)}"
                           for c in members]
-        lines += ["", self.sources_line(template.sources), "", f"_{self.library.caveat}_"]
+        cited = _unique(template.sources + tuple(s for c in template.causes.values() for s in c.sources))
+        lines += ["", self.sources_line(cited), "", f"_{self.library.caveat}_"]
         return self.card(template.topic, template.display, template.summary, template.indicator, lines,
                          template.sources, [], "any")
 
@@ -641,6 +644,10 @@ def _reason_references(evidence: Iterable[Evidence]) -> list[str]:
         if ref and item.resource_type in _REASON_REFERENCE_TYPES and ref not in out:
             out.append(ref)
     return out
+
+
+def _unique(ids: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(ids))
 
 
 def _unique_findings(findings: Iterable[Finding]) -> list[Finding]:
