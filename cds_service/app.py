@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from . import logs
 from .errors import ServiceError
 from .http import cors, openapi, routes
+from .http import education
 from .http import feedback as feedback_routes
 from .http import metrics as metrics_routes
 from .http.auth import TokenVerifier
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     cors.install(app, settings.cors_origins)
     app.register_blueprint(routes.bp)
+    app.register_blueprint(education.bp)
     app.register_blueprint(feedback_routes.bp)
     app.register_blueprint(metrics_routes.bp)
     app.register_blueprint(openapi.bp)
