@@ -172,3 +172,31 @@ def purge(days: int | None) -> None:
         storage.close()
     click.echo(f"deleted {result.hook_calls} hook calls, {result.cards} cards and {result.feedback} "
                f"feedback items recorded before {result.cutoff.isoformat(timespec='seconds')}")
+
+
+@main.command()
+@click.argument("directory", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--show-failures/--no-show-failures", default=True, show_default=True,
+              help="List every vignette that missed an expectation.")
+def corpus(directory: Path | None, show_failures: bool) -> None:
+    """Score the clinical layer on the vignette corpus in DIRECTORY (default: the bundled one).
+
+    Prints TP FP FN TN, sensitivity and specificity per card topic; exits 1 when any
+    red-flag topic has sensitivity below 1.0 (a missed emergency).
+    """
+    from .clinical.evaluation import default_corpus_dir, evaluate_corpus, format_scores, load_corpus
+    from .clinical.knowledge import load_knowledge
+    try:
+        vignettes = load_corpus(directory if directory is not None else default_corpus_dir())
+        report = evaluate_corpus(vignettes, load_knowledge())
+    except (ServiceError, ConfigurationError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(format_scores(report.scores))
+    click.echo(f"\n{len(vignettes)} vignettes, {len(report.failed)} with a missed expectation")
+    if show_failures:
+        for outcome in report.failed:
+            click.echo(f"  {outcome.vignette.id}: {'; '.join(outcome.failures)}")
+    missed = report.missed_red_flags()
+    if missed:
+        click.echo("red-flag sensitivity below 1.0: " + ", ".join(s.topic for s in missed), err=True)
+        sys.exit(1)

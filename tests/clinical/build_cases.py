@@ -1,0 +1,769 @@
+"""Expand the compact vignette specs below into tests/clinical/cases/*.json.
+
+Run ``python tests/clinical/build_cases.py`` after editing a spec; commit the JSON it
+writes (the corpus is data, this script only saves typing). Every code used here is
+marked VERIFIED (V) in /work/shared/docs/clinical-reference.md §5, except where a
+comment says SECONDARY (S). No RxNorm code is verified there, so medications are
+text-only.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+CASES = Path(__file__).parent / "cases"
+TODAY = "2026-11-24"
+SCT = "http://snomed.info/sct"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+FLAGS = ["cauda-equina", "stroke", "cord-compression", "spinal-infection", "fracture",
+         "guillain-barre", "limb-ischemia"]
+LEG_TOPICS = ["leg-weakness-workup", "leg-weakness-differential"]
+ENC = "enc-1"
+PAT = "pat-1"
+
+
+def _ref(rtype: str, rid: str) -> dict[str, str]:
+    return {"reference": f"{rtype}/{rid}"}
+
+
+def patient(age: int, sex: str) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": PAT, "gender": sex, "birthDate": f"{2026 - age}-03-15"}
+
+
+def encounter(reason: str | None, codes: list[tuple[str, str, str]], setting: str) -> dict[str, Any]:
+    enc: dict[str, Any] = {
+        "resourceType": "Encounter", "id": ENC, "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": setting},
+        "subject": _ref("Patient", PAT), "period": {"start": f"{TODAY}T09:00:00Z"},
+    }
+    if reason or codes:
+        concept: dict[str, Any] = {}
+        if codes:
+            concept["coding"] = [{"system": s, "code": c, "display": d} for s, c, d in codes]
+        if reason:
+            concept["text"] = reason
+        enc["reasonCode"] = [concept]
+    return enc
+
+
+def condition(n: int, system: str, code: str, display: str, *, status: str = "active",
+              verification: str = "confirmed", category: str = "encounter-diagnosis",
+              onset: str = TODAY) -> dict[str, Any]:
+    cond: dict[str, Any] = {
+        "resourceType": "Condition", "id": f"cond-{n}",
+        "verificationStatus": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification}]},
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                                  "code": category}]}],
+        "code": {"coding": [{"system": system, "code": code, "display": display}], "text": display},
+        "subject": _ref("Patient", PAT), "onsetDateTime": onset, "recordedDate": onset,
+    }
+    if verification != "entered-in-error":  # FHIR con-5: no clinicalStatus when entered-in-error
+        cond["clinicalStatus"] = {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]}
+    if category == "encounter-diagnosis":
+        cond["encounter"] = _ref("Encounter", ENC)
+    return cond
+
+
+def chief_complaint(text: str, status: str = "final") -> dict[str, Any]:
+    # LOINC 8661-1 "Chief complaint - Reported" is SECONDARY (S) in the reference (§5.6).
+    return {"resourceType": "Observation", "id": "obs-cc", "status": status,
+            "code": {"coding": [{"system": LOINC, "code": "8661-1", "display": "Chief complaint - Reported"}]},
+            "subject": _ref("Patient", PAT), "encounter": _ref("Encounter", ENC),
+            "effectiveDateTime": f"{TODAY}T09:05:00Z", "valueString": text}
+
+
+def temperature(celsius: float, when: str = f"{TODAY}T09:10:00Z") -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": "obs-temp", "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": LOINC, "code": "8310-5", "display": "Body temperature"}]},
+            "subject": _ref("Patient", PAT), "effectiveDateTime": when,
+            "valueQuantity": {"value": celsius, "unit": "Cel", "system": "http://unitsofmeasure.org",
+                              "code": "Cel"}}
+
+
+def medication(n: int, text: str) -> dict[str, Any]:
+    return {"resourceType": "MedicationRequest", "id": f"med-{n}", "status": "active", "intent": "order",
+            "medicationCodeableConcept": {"text": text}, "subject": _ref("Patient", PAT),
+            "authoredOn": "2026-01-10"}
+
+
+def case(cid: str, kind: str, description: str, source: str, *, reason: str | None = None,
+         reason_codes: list[tuple[str, str, str]] | None = None, cc: str | None = None,
+         cc_status: str = "final", age: int = 45, sex: str = "female",
+         conditions: list[dict[str, Any]] | None = None, temp: float | None = None,
+         temp_when: str | None = None, meds: list[str] | None = None, setting: str = "AMB",
+         expect: dict[str, Any] | None = None, forbid: dict[str, Any] | None = None,
+         forbid_all_but: list[str] | None = None) -> dict[str, Any]:
+    """One vignette. ``forbid_all_but`` forbids every red flag not listed (and not expected)."""
+    resources: list[dict[str, Any]] = [patient(age, sex), encounter(reason, reason_codes or [], setting)]
+    for i, cond in enumerate(conditions or [], start=1):
+        cond = dict(cond)
+        cond["id"] = f"cond-{i}"
+        resources.append(cond)
+    if cc:
+        resources.append(chief_complaint(cc, cc_status))
+    if temp is not None:
+        resources.append(temperature(temp, temp_when) if temp_when else temperature(temp))
+    for i, text in enumerate(meds or [], start=1):
+        resources.append(medication(i, text))
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": f"https://corpus.example/fhir/{r['resourceType']}/{r['id']}", "resource": r}
+        for r in resources]}
+    expect = dict(expect or {})
+    forbid = dict(forbid or {})
+    if forbid_all_but is not None:
+        keep = set(forbid_all_but) | set(expect.get("red_flags", []))
+        forbid["red_flags"] = sorted(set(forbid.get("red_flags", [])) | (set(FLAGS) - keep))
+    if expect.get("leg_weakness") is False:
+        forbid["topics"] = sorted(set(forbid.get("topics", [])) | set(LEG_TOPICS))
+    out = {"id": cid, "description": description, "source": source, "kind": kind, "today": TODAY,
+           "encounter": ENC, "bundle": bundle, "expect": expect}
+    if forbid:
+        out["forbid"] = forbid
+    return out
+
+
+def quiet(cid: str, kind: str, description: str, source: str, **kw: Any) -> dict[str, Any]:
+    """A vignette with no current leg complaint: no leg-weakness topic, no red flag."""
+    return case(cid, kind, description, source, expect={"leg_weakness": False}, forbid_all_but=[], **kw)
+
+
+def c(n: int, system: str, code: str, display: str, **kw: Any) -> dict[str, Any]:
+    return condition(n, system, code, display, **kw)
+
+
+# --- codes (all V in clinical-reference §5 unless marked) -----------------------------
+CES_SCT = (SCT, "192970008", "Cauda equina syndrome")
+CES_INCOMPLETE = (SCT, "782388003", "Incomplete cauda equina syndrome")
+CES_ICD = (ICD, "G83.4", "Cauda equina syndrome")
+RETENTION_ICD = (ICD, "R33.9", "Retention of urine, unspecified")
+RETENTION_SCT = (SCT, "267064002", "Retention of urine")
+URINARY_INCONT_ICD = (ICD, "R32", "Unspecified urinary incontinence")
+SPINAL_PARAPARESIS = (SCT, "23042008", "Spinal paraparesis")
+STROKE_SCT = (SCT, "230690007", "Cerebrovascular accident")
+INFARCT_ICD = (ICD, "I63.9", "Cerebral infarction, unspecified")
+TIA_ICD = (ICD, "G45.9", "Transient cerebral ischemic attack, unspecified")
+TIA_SCT = (SCT, "266257000", "Transient ischemic attack")
+CORD_COMP_ICD = (ICD, "G95.20", "Unspecified cord compression")
+SPINAL_METS = (SCT, "285619009", "Metastasis to vertebral column of unknown primary")
+BONE_METS_ICD = (ICD, "C79.51", "Secondary malignant neoplasm of bone")
+CANCER_SCT = (SCT, "363346000", "Malignant neoplastic disease")
+CANCER_HX_ICD = (ICD, "Z85.9", "Personal history of malignant neoplasm, unspecified")
+EPIDURAL_ABSCESS = (SCT, "63627007", "Spinal epidural abscess")
+INTRASPINAL_ABSCESS_ICD = (ICD, "G06.1", "Intraspinal abscess and granuloma")
+DISCITIS_ICD = (ICD, "M46.46", "Discitis, unspecified, lumbar region")
+VERT_OSTEO = (SCT, "203241002", "Osteomyelitis of vertebra")
+FEVER_SCT = (SCT, "386661006", "Fever")
+FEVER_ICD = (ICD, "R50.9", "Fever, unspecified")
+STEROIDS_ICD = (ICD, "Z79.52", "Long term (current) use of systemic steroids")
+OSTEOPOROSIS_SCT = (SCT, "64859006", "Osteoporosis")
+OSTEOPOROSIS_ICD = (ICD, "M81.0", "Age-related osteoporosis without current pathological fracture")
+VERT_FRACTURE_SCT = (SCT, "15724005", "Fracture of vertebral column without spinal cord injury")
+LUMBAR_FRACTURE_ICD = (ICD, "S32.009A", "Unspecified fracture of unspecified lumbar vertebra, initial encounter "
+                       "for closed fracture")
+GBS_SCT = (SCT, "40956001", "Guillain-Barre syndrome")
+GBS_ICD = (ICD, "G61.0", "Guillain-Barre syndrome")
+ALI_ICD = (ICD, "I74.3", "Embolism and thrombosis of arteries of the lower extremities")
+LEG_PARESIS = (SCT, "102568007", "Paresis of lower extremity")
+LEFT_LEG_PARESIS = (SCT, "16018391000119104", "Paresis of left lower limb")
+RIGHT_LEG_PARESIS = (SCT, "16018431000119109", "Paresis of right lower limb")
+BILATERAL_PARESIS = (SCT, "127378008", "Bilateral paresis")
+DRAGGING_LEG = (SCT, "275313006", "Dragging leg")
+DIFFICULTY_WALKING_ICD = (ICD, "R26.2", "Difficulty in walking, not elsewhere classified")
+FOOT_DROP_RIGHT_ICD = (ICD, "M21.371", "Foot drop, right foot")
+PARAPLEGIA_ICD = (ICD, "G82.20", "Paraplegia, unspecified")
+SCIATICA_LEFT_ICD = (ICD, "M54.42", "Lumbago with sciatica, left side")
+SCIATICA_ICD = (ICD, "M54.41", "Lumbago with sciatica, right side")
+LBP_ICD = (ICD, "M54.50", "Low back pain, unspecified")
+PAD_ICD = (ICD, "I73.9", "Peripheral vascular disease, unspecified")
+CLAUDICATION_SCT = (SCT, "63491006", "Intermittent claudication")
+DM_NEURO_ICD = (ICD, "E11.42", "Type 2 diabetes mellitus with diabetic polyneuropathy")
+MS_SCT = (SCT, "24700007", "Multiple sclerosis")
+ANTICOAG_ICD = (ICD, "Z79.01", "Long term (current) use of anticoagulants")
+
+R1 = "clinical-reference §1 row 1 (S1, S3, S4)"
+R2 = "clinical-reference §1 row 2 (S7, S9, S10)"
+R3 = "clinical-reference §1 row 3 (S6, S24)"
+R4 = "clinical-reference §1 row 4 (S11, S12)"
+R5 = "clinical-reference §1 row 5 (S12, S16, S17)"
+R6 = "clinical-reference §1 row 6 (S13)"
+R9 = "clinical-reference §1 row 9 (S15)"
+CTX = "clinical-reference §6.2 ConText behaviour rules"
+LEX = "clinical-reference §6.1 complaint lexicon"
+DIFF = "clinical-reference §3 differential"
+
+
+def cauda_equina() -> list[dict[str, Any]]:
+    ces = {"red_flags": ["cauda-equina"]}
+    return [
+        case("ces-text-bilateral-retention", "text-only",
+             "Both legs weak for two days and unable to pass urine: bilateral deficit plus retention.", R1,
+             reason="Both legs weak and numb for 2 days, unable to pass urine since this morning",
+             setting="EMER", expect={**ces, "leg_weakness": True, "laterality": "bilateral"},
+             forbid_all_but=["guillain-barre"]),
+        case("ces-cc-sciatica-saddle-incontinence", "text-only",
+             "Chief complaint: sciatica with saddle numbness and new urinary incontinence.", R1,
+             cc="Low back pain with sciatica down the left leg, numbness in the saddle area and new "
+                "urinary incontinence", expect=ces,
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "guillain-barre"]}),
+        case("ces-lay-cant-feel-wee", "red-flag",
+             "Lay wording: weak legs, cannot feel when she needs to wee, numb down below.", R1,
+             cc="my legs have gone weak and I can't feel when I need to wee, I'm numb down below",
+             expect={**ces, "leg_weakness": True},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "fracture"]}),
+        case("ces-clinical-ble-saddle-pvr", "red-flag",
+             "Clinical shorthand: BLE weakness 4/5, saddle anaesthesia, large post-void residual.", R1,
+             reason="BLE weakness 4/5 with saddle anaesthesia, post-void residual 450 mL", setting="EMER",
+             expect={**ces, "leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "fracture"]}),
+        case("ces-bilateral-faecal-incontinence", "red-flag",
+             "Weakness in both legs since yesterday with faecal incontinence.", R1,
+             reason="Weakness in both legs since yesterday and faecal incontinence",
+             expect={**ces, "leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "fracture"]}),
+        case("ces-unilateral-became-bilateral", "red-flag",
+             "Right sciatica that became bilateral leg weakness with hesitancy starting to urinate.", R1,
+             cc="Right sciatica for 2 weeks, now pain and weakness in both legs and difficulty starting to "
+                "urinate", sex="male",
+             expect={**ces, "leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "fracture"]}),
+        case("ces-possible-rule-out", "red-flag",
+             "Clinician already suspects CES ('r/o cauda equina'): the card shows as a checklist.",
+             "clinical-reference §6.2 rule 6; §1 row 1",
+             reason="Back pain with bilateral sciatica, r/o cauda equina", expect=ces,
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "guillain-barre"]}),
+        case("ces-code-snomed", "code-only", "Encounter diagnosis coded SNOMED 192970008 only.",
+             "clinical-reference §5.3 (VSAC …114.12.1012)", conditions=[c(1, *CES_SCT)], expect=ces,
+             forbid={"red_flags": ["stroke", "limb-ischemia", "guillain-barre"]}),
+        case("ces-code-icd", "code-only", "Encounter diagnosis coded ICD-10-CM G83.4 only.",
+             "clinical-reference §5.3 (ICD-10-CM 2026)", conditions=[c(1, *CES_ICD)], expect=ces,
+             forbid={"red_flags": ["stroke", "limb-ischemia", "guillain-barre"]}),
+        case("ces-code-incomplete", "code-only", "Incomplete CES (SNOMED 782388003) as reason code.",
+             "clinical-reference §5.3", reason_codes=[CES_INCOMPLETE], expect=ces,
+             forbid={"red_flags": ["stroke", "limb-ischemia", "guillain-barre"]}),
+        case("ces-code-paraparesis-retention", "code-only",
+             "New spinal paraparesis (both legs) plus urinary retention, both coded: CES rule.", R1,
+             conditions=[c(1, *SPINAL_PARAPARESIS), c(2, *RETENTION_ICD)],
+             expect={**ces, "leg_weakness": True},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection"]}),
+        case("ces-code-bilateral-paresis-incontinence", "code-only",
+             "Bilateral paresis plus urinary incontinence, coded (SNOMED 127378008, ICD R32).", R1,
+             conditions=[c(1, *BILATERAL_PARESIS), c(2, *URINARY_INCONT_ICD)],
+             expect={**ces, "leg_weakness": True},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection"]}),
+        # negated / hypothetical / family / historical / resolved / traps
+        quiet("ces-negated-all", "negated",
+              "Mechanical back pain; leg weakness, numbness and sphincter symptoms all denied.", CTX,
+              reason="Low back pain after lifting. Denies leg weakness, numbness, bladder or bowel problems."),
+        quiet("ces-negated-no-saddle", "negated",
+              "Back pain documented with 'no saddle anaesthesia, no incontinence, no leg weakness'.", CTX,
+              cc="Lower back pain for a week. No saddle anaesthesia, no incontinence, no leg weakness."),
+        quiet("ces-hypothetical-safety-net", "hypothetical",
+              "Safety-netting advice only: return if leg weakness or incontinence develops.", CTX,
+              reason="Low back pain. Advised to return if leg weakness, numbness or incontinence develops."),
+        quiet("ces-family-sister", "family", "Sister had cauda equina syndrome; patient has a backache only.",
+              CTX, cc="Backache for 3 days. Her sister had cauda equina syndrome."),
+        quiet("ces-historical-text", "historical",
+              "History of CES surgery years ago, fully recovered; here for a flu vaccine.", CTX,
+              reason="Flu vaccine. History of cauda equina syndrome in 2015, fully recovered."),
+        quiet("ces-resolved-condition", "resolved", "CES Condition with clinicalStatus resolved (2015).",
+              "clinical-reference §4 (clinicalStatus)", reason="Blood pressure check",
+              conditions=[c(1, *CES_SCT, status="resolved", category="problem-list-item", onset="2015-06-01")]),
+        quiet("ces-entered-in-error", "entered-in-error", "G83.4 entered in error must not count.",
+              "clinical-reference §4 (verificationStatus)", reason="Sore throat",
+              conditions=[c(1, *CES_ICD, verification="entered-in-error")]),
+        quiet("ces-refuted", "entered-in-error", "CES diagnosis refuted after MRI must not count.",
+              "clinical-reference §4 (verificationStatus)", reason="Follow-up after normal MRI",
+              conditions=[c(1, *CES_SCT, verification="refuted")]),
+        quiet("trap-weak-urine-stream", "trap", "'Weak urine stream' in an older man is not leg weakness.",
+              LEX, reason="Weak urine stream and nocturia for 6 months", age=64, sex="male"),
+        quiet("trap-bike-saddle-sore", "trap", "Bicycle saddle sore after a long ride: not saddle anaesthesia.",
+              "clinical-reference §6.1 ambiguity guard",
+              cc="Saddle sore after a long bike ride at the weekend", age=38, sex="male"),
+        case("trap-weakness-negated-sphincter", "trap",
+             "Left leg weakness with sciatica; bladder, bowel and saddle symptoms explicitly denied.", CTX,
+             cc="Left leg weakness and sciatica for a week; no bladder or bowel incontinence, no saddle numbness",
+             expect={"leg_weakness": True, "laterality": "left"}, forbid_all_but=[]),
+        case("trap-unilateral-sciatica-no-sphincter", "trap",
+             "Unilateral sciatica with weakness and no sphincter cue: not CES.", R1,
+             reason="Right sciatica with weakness of the right leg for 5 days",
+             expect={"leg_weakness": True, "laterality": "right", "differential": ["disc-herniation"]},
+             forbid_all_but=[]),
+    ]
+
+
+def stroke() -> list[dict[str, Any]]:
+    st = {"red_flags": ["stroke"]}
+    spinal = ["cauda-equina", "cord-compression", "spinal-infection", "fracture", "guillain-barre"]
+    return [
+        case("stroke-sudden-left-leg", "red-flag", "Sudden weakness of the left leg an hour ago.", R2,
+             reason="Sudden weakness of the left leg 1 hour ago", age=67, sex="male", setting="EMER",
+             expect={**st, "leg_weakness": True, "laterality": "left"}, forbid={"red_flags": spinal}),
+        case("stroke-befast-face-arm-leg", "red-flag",
+             "Right facial droop, slurred speech, right arm and leg weakness (BE-FAST).", R2,
+             cc="Right face droop, slurred speech and weakness of the right arm and leg", age=72,
+             setting="EMER", expect={**st, "leg_weakness": True, "laterality": "right"},
+             forbid={"red_flags": ["cauda-equina", "spinal-infection", "guillain-barre"]}),
+        case("stroke-woke-up-with", "red-flag", "Woke up with right leg weakness and trouble speaking.", R2,
+             reason="Woke up with weakness in her right leg and trouble speaking", age=70,
+             expect={**st, "leg_weakness": True, "laterality": "right"},
+             forbid={"red_flags": ["cauda-equina", "spinal-infection", "guillain-barre"]}),
+        case("stroke-lay-all-of-a-sudden", "red-flag", "Lay wording: 'all of a sudden my left leg gave way'.",
+             R2, cc="All of a sudden my left leg gave way and I couldn't get up", age=61, sex="male",
+             expect={**st, "leg_weakness": True, "laterality": "left"},
+             forbid={"red_flags": ["cauda-equina", "spinal-infection", "guillain-barre"]}),
+        case("stroke-anticoagulated-sudden", "red-flag",
+             "Sudden right leg weakness in a patient on long-term anticoagulants (Z79.01).", R2,
+             reason="Suddenly could not move the right leg this afternoon", age=76,
+             conditions=[c(1, *ANTICOAG_ICD, category="problem-list-item", onset="2022-01-01")],
+             expect={**st, "leg_weakness": True, "laterality": "right"},
+             forbid={"red_flags": ["cauda-equina", "spinal-infection", "guillain-barre"]}),
+        case("stroke-code-snomed", "code-only", "Encounter diagnosis CVA (SNOMED 230690007).",
+             "clinical-reference §5.3", age=74, conditions=[c(1, *STROKE_SCT)], expect=st,
+             forbid={"red_flags": ["cauda-equina", "guillain-barre"]}),
+        case("stroke-code-icd-infarct", "code-only", "Encounter diagnosis I63.9 cerebral infarction.",
+             "clinical-reference §5.3", age=74, conditions=[c(1, *INFARCT_ICD)], expect=st,
+             forbid={"red_flags": ["cauda-equina", "guillain-barre"]}),
+        case("stroke-code-tia-icd", "code-only", "Encounter diagnosis G45.9 TIA.", "clinical-reference §5.3",
+             age=69, conditions=[c(1, *TIA_ICD)], expect=st,
+             forbid={"red_flags": ["cauda-equina", "guillain-barre"]}),
+        case("stroke-code-tia-reason", "code-only", "TIA (SNOMED 266257000) as the encounter reason code.",
+             "clinical-reference §5.3", age=69, reason_codes=[TIA_SCT], expect=st,
+             forbid={"red_flags": ["cauda-equina", "guillain-barre"]}),
+        quiet("stroke-negated", "negated", "Headache; sudden weakness, facial droop and slurred speech denied.",
+              CTX, reason="Headache for two days. Denies sudden weakness, facial droop or slurred speech."),
+        quiet("stroke-hypothetical", "hypothetical", "Safety net: call 911 if sudden weakness occurs.", CTX,
+              cc="Migraine. Call 911 if sudden weakness of face, arm or leg or trouble speaking occurs."),
+        quiet("stroke-family-father", "family", "Father had a stroke; here for a blood pressure check.", CTX,
+              reason="Blood pressure check. Father had a stroke at 60.", age=52, sex="male"),
+        quiet("stroke-historical-text", "historical", "History of stroke in 2019 with full recovery.", CTX,
+              reason="Flu vaccine. History of stroke in 2019 with full recovery.", age=71),
+        quiet("stroke-resolved-condition", "resolved", "CVA Condition resolved in 2019.",
+              "clinical-reference §4 (clinicalStatus)", reason="Annual physical", age=71,
+              conditions=[c(1, *STROKE_SCT, status="resolved", category="problem-list-item",
+                            onset="2019-02-01")]),
+        quiet("stroke-entered-in-error", "entered-in-error", "I63.9 entered in error must not count.",
+              "clinical-reference §4 (verificationStatus)", reason="Cough",
+              conditions=[c(1, *INFARCT_ICD, verification="entered-in-error")]),
+        quiet("stroke-cc-entered-in-error", "entered-in-error",
+              "A chief-complaint Observation marked entered-in-error must not count.",
+              "clinical-reference §4", cc="Sudden left leg weakness", cc_status="entered-in-error",
+              reason="Annual physical"),
+        case("trap-arm-only-weakness", "trap", "Weakness of the right arm and hand only, gradual: not leg.",
+             LEX, reason="Weakness of the right arm and hand for 3 weeks, gradually worse",
+             expect={"leg_weakness": False},
+             forbid={"red_flags": ["cauda-equina", "cord-compression", "spinal-infection", "fracture",
+                                   "guillain-barre", "limb-ischemia"]}),
+    ]
+
+
+def cord_compression() -> list[dict[str, Any]]:
+    cc_ = {"red_flags": ["cord-compression"]}
+    no = ["stroke", "limb-ischemia", "cauda-equina"]
+    return [
+        case("cord-history-breast-cancer-text", "red-flag",
+             "Progressive bilateral leg weakness and mid-back pain; 'history of breast cancer' counts.", R3,
+             cc="Back pain and progressive weakness in both legs over 2 weeks. History of breast cancer "
+                "treated in 2019.", age=58,
+             expect={**cc_, "leg_weakness": True, "laterality": "bilateral"}, forbid={"red_flags": no}),
+        case("cord-active-cancer-code", "red-flag",
+             "Active malignancy (SNOMED 363346000) with new back pain and left leg weakness.", R3,
+             reason="New back pain and left leg weakness", age=63, sex="male",
+             conditions=[c(1, *CANCER_SCT, category="problem-list-item", onset="2025-09-01")],
+             expect={**cc_, "leg_weakness": True, "laterality": "left"}, forbid={"red_flags": no}),
+        case("cord-z85-history", "red-flag", "Personal history of cancer (Z85.9) with right leg weakness.", R3,
+             cc="Right leg weakness for 5 days", age=66,
+             conditions=[c(1, *CANCER_HX_ICD, category="problem-list-item", onset="2018-01-01")],
+             expect={**cc_, "leg_weakness": True, "laterality": "right"}, forbid={"red_flags": no}),
+        case("cord-cancer-in-remission", "red-flag",
+             "Cancer Condition in remission still counts as cancer history; new leg weakness.", R3,
+             reason="Weak legs, difficulty walking for a week", age=61,
+             conditions=[c(1, *CANCER_SCT, status="remission", category="problem-list-item",
+                           onset="2017-04-01")],
+             expect={**cc_, "leg_weakness": True}, forbid={"red_flags": no}),
+        case("cord-bone-mets-code", "red-flag", "Bone metastases (C79.51) with heavy, weak legs.", R3,
+             cc="Legs feel heavy and weak, difficulty walking", age=70, sex="male",
+             conditions=[c(1, *BONE_METS_ICD, category="problem-list-item", onset="2026-06-01")],
+             expect={**cc_, "leg_weakness": True}, forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        case("cord-prostate-cancer-text", "text-only",
+             "Known prostate cancer; legs weak and giving way for a week.", R3,
+             reason="Known prostate cancer. Legs weak and giving way for a week.", age=68, sex="male",
+             expect={**cc_, "leg_weakness": True}, forbid={"red_flags": no}),
+        case("cord-spinal-mets-back-pain", "red-flag",
+             "Vertebral metastasis (SNOMED 285619009) with new night back pain, no weakness stated.", R3,
+             reason="New thoracic back pain, worse at night", age=59,
+             conditions=[c(1, *SPINAL_METS, category="problem-list-item", onset="2026-08-01")],
+             expect=cc_, forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        case("cord-code-compression", "code-only", "Encounter diagnosis G95.20 cord compression.",
+             "clinical-reference §5.3", age=64, conditions=[c(1, *CORD_COMP_ICD)], expect=cc_,
+             forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        quiet("cord-negated", "negated", "Back pain after gardening; no history of cancer, no leg weakness.",
+              CTX, reason="Back pain for 3 days after gardening. No history of cancer, no leg weakness."),
+        quiet("cord-family-father-cancer", "family", "Father had prostate cancer; patient has a backache.",
+              CTX, cc="Low back ache. Father had prostate cancer.", sex="male"),
+        case("cord-entered-in-error-cancer", "entered-in-error",
+             "Cancer Condition entered in error: the leg weakness stays, cord compression must not fire.",
+             "clinical-reference §4 (verificationStatus)", reason="Left leg weakness for 3 days",
+             conditions=[c(1, *CANCER_SCT, verification="entered-in-error")],
+             expect={"leg_weakness": True, "laterality": "left"},
+             forbid={"red_flags": ["cord-compression", "cauda-equina", "spinal-infection", "fracture",
+                                   "limb-ischemia", "guillain-barre"]}),
+        case("cord-family-cancer-with-weakness", "trap",
+             "Mother's breast cancer is not the patient's: gradual left leg weakness, no cord flag.", CTX,
+             cc="Left leg weakness over 2 months. Mother had breast cancer.",
+             expect={"leg_weakness": True, "laterality": "left"}, forbid_all_but=[]),
+    ]
+
+
+def spinal_infection() -> list[dict[str, Any]]:
+    inf = {"red_flags": ["spinal-infection"]}
+    no = ["stroke", "limb-ischemia", "cauda-equina", "cord-compression"]
+    return [
+        case("infection-temperature-obs", "red-flag",
+             "Back pain and right leg weakness with a measured temperature of 38.6 °C.", R4,
+             reason="Severe low back pain and weakness in the right leg", temp=38.6,
+             expect={**inf, "leg_weakness": True, "laterality": "right"}, forbid={"red_flags": no}),
+        case("infection-temperature-threshold", "red-flag",
+             "Temperature exactly 38.0 °C is fever (>= 38.0) with back pain and left leg weakness.", R4,
+             cc="Back pain and left leg weakness for 4 days", temp=38.0,
+             expect={**inf, "leg_weakness": True, "laterality": "left"}, forbid={"red_flags": no}),
+        case("infection-fever-text", "text-only", "Fever and chills with back pain; now legs weak.", R4,
+             reason="Fever and chills with back pain for 4 days, now legs weak",
+             expect={**inf, "leg_weakness": True}, forbid={"red_flags": ["stroke", "limb-ischemia",
+                                                                         "cord-compression"]}),
+        case("infection-ivdu-text", "red-flag", "IV drug user with back pain and new left leg weakness.", R4,
+             cc="IV drug user, back pain and new weakness of the left leg", age=34, sex="male",
+             expect={**inf, "leg_weakness": True, "laterality": "left"}, forbid={"red_flags": no}),
+        case("infection-fever-code", "red-flag",
+             "Fever coded (R50.9) plus back pain and difficulty walking.", R4,
+             reason="Back pain and difficulty walking", conditions=[c(1, *FEVER_ICD)],
+             expect=inf, forbid={"red_flags": ["stroke", "limb-ischemia", "cord-compression"]}),
+        case("infection-fever-snomed-weakness", "red-flag",
+             "Fever coded (SNOMED 386661006) with coded paresis of the right leg.", R4,
+             conditions=[c(1, *FEVER_SCT), c(2, *RIGHT_LEG_PARESIS)],
+             expect={**inf, "leg_weakness": True, "laterality": "right"}, forbid={"red_flags": no}),
+        case("infection-steroids-immunosuppressed", "red-flag",
+             "Long-term systemic steroids (Z79.52) with back pain and leg weakness: infection and fracture.",
+             f"{R4}; {R5}", reason="Back pain and weakness of both legs for 3 days", age=55,
+             conditions=[c(1, *STEROIDS_ICD, category="problem-list-item", onset="2024-01-01")],
+             expect={"red_flags": ["spinal-infection", "fracture"], "leg_weakness": True},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "cord-compression"]}),
+        case("infection-code-epidural-abscess", "code-only", "Spinal epidural abscess (SNOMED 63627007).",
+             "clinical-reference §5.3", conditions=[c(1, *EPIDURAL_ABSCESS)], expect=inf,
+             forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        case("infection-code-intraspinal-abscess", "code-only", "Intraspinal abscess (G06.1).",
+             "clinical-reference §5.3", conditions=[c(1, *INTRASPINAL_ABSCESS_ICD)], expect=inf,
+             forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        case("infection-code-discitis", "code-only", "Lumbar discitis (M46.46).", "clinical-reference §5.3",
+             conditions=[c(1, *DISCITIS_ICD)], expect=inf, forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        case("infection-code-vertebral-osteomyelitis", "code-only", "Vertebral osteomyelitis (203241002).",
+             "clinical-reference §5.3", conditions=[c(1, *VERT_OSTEO)], expect=inf,
+             forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        quiet("infection-negated", "negated", "Back pain; no fever, no IV drug use, no leg weakness.", CTX,
+              reason="Back pain. No fever, no IV drug use, no leg weakness."),
+        case("trap-temperature-below-threshold", "trap",
+             "Temperature 37.9 °C is below the fever threshold: weakness yes, infection no.", R4,
+             reason="Back pain and right leg weakness", temp=37.9,
+             expect={"leg_weakness": True, "laterality": "right"}, forbid_all_but=[]),
+        case("trap-stale-fever", "trap",
+             "A 39 °C temperature from January 2024 is not a current fever.", R4,
+             reason="Back pain and left leg weakness for a week", temp=39.0,
+             temp_when="2024-01-10T10:00:00Z",
+             expect={"leg_weakness": True, "laterality": "left"}, forbid_all_but=[]),
+        case("trap-no-fever-stated", "trap", "'No fever or chills' with real weakness: no infection flag.",
+             CTX, cc="Weakness in the left leg and back pain, no fever or chills",
+             expect={"leg_weakness": True, "laterality": "left"}, forbid_all_but=[]),
+        quiet("infection-uri-fever", "plain", "Fever with a cold and no back or leg symptoms.", R4,
+              reason="Cough, runny nose and fever", temp=38.4),
+    ]
+
+
+def fracture() -> list[dict[str, Any]]:
+    fx = {"red_flags": ["fracture"]}
+    no = ["stroke", "limb-ischemia", "cauda-equina", "guillain-barre"]
+    return [
+        case("fracture-fall-elderly", "red-flag", "Fall down the stairs at 78, back pain, legs weak.", R5,
+             reason="Fell down the stairs yesterday, back pain and legs feel weak", age=78,
+             expect={**fx, "leg_weakness": True}, forbid={"red_flags": no}),
+        case("fracture-osteoporosis-code", "red-flag",
+             "Osteoporosis (SNOMED 64859006) with back pain after lifting and left leg weakness.", R5,
+             cc="Back pain since lifting a box 3 days ago and weakness in the left leg", age=66,
+             conditions=[c(1, *OSTEOPOROSIS_SCT, category="problem-list-item", onset="2020-01-01")],
+             expect={**fx, "leg_weakness": True, "laterality": "left"}, forbid={"red_flags": no}),
+        case("fracture-osteoporosis-icd", "red-flag", "Osteoporosis (M81.0) with back pain and right leg "
+             "weakness.", R5, reason="Low back pain and right leg weakness", age=64,
+             conditions=[c(1, *OSTEOPOROSIS_ICD, category="problem-list-item", onset="2021-01-01")],
+             expect={**fx, "leg_weakness": True, "laterality": "right"}, forbid={"red_flags": no}),
+        case("fracture-age-only", "red-flag", "Age 82 with back pain and weakness of both legs.", R5,
+             reason="Low back pain and weakness of both legs for 3 days", age=82, sex="male",
+             expect={**fx, "leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "cauda-equina"]}),
+        case("fracture-car-accident-young", "red-flag", "Car accident at 30: back pain and weak legs.", R5,
+             reason="Car accident today, back pain with numbness and weakness in both legs", age=30,
+             sex="male", setting="EMER", expect={**fx, "leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["limb-ischemia", "spinal-infection", "cord-compression"]}),
+        case("fracture-long-term-prednisone-text", "text-only",
+             "Long-term prednisone (text) with back pain and weak legs.", R5,
+             cc="On long-term prednisone for asthma; back pain and weak legs for 2 days", age=60,
+             expect={**fx, "leg_weakness": True},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "cauda-equina", "cord-compression"]}),
+        case("fracture-code-with-weakness", "code-only",
+             "Lumbar fracture (S32.009A) coded with coded lower-limb paresis.", R5,
+             conditions=[c(1, *LUMBAR_FRACTURE_ICD), c(2, *LEG_PARESIS)], age=50,
+             expect={**fx, "leg_weakness": True}, forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        case("fracture-snomed-vertebral", "code-only",
+             "Vertebral fracture (SNOMED 15724005) with difficulty walking (R26.2).", R5, age=74,
+             conditions=[c(1, *VERT_FRACTURE_SCT), c(2, *DIFFICULTY_WALKING_ICD)], expect=fx,
+             forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        quiet("fracture-negated", "negated", "Fall with a bruised elbow; no back pain, no leg weakness.", CTX,
+              reason="Fell yesterday, bruised right elbow. No back pain, no leg weakness.", age=50),
+        case("trap-elderly-no-back-pain", "trap",
+             "Gradual right leg weakness at 72 with no back pain: fracture rule needs back pain.", R5,
+             reason="Right leg gradually weaker over 6 months, no back pain", age=72,
+             expect={"leg_weakness": True, "laterality": "right"}, forbid_all_but=["cord-compression"]),
+    ]
+
+
+def guillain_barre() -> list[dict[str, Any]]:
+    gbs = {"red_flags": ["guillain-barre"]}
+    no = ["cauda-equina", "limb-ischemia", "fracture", "cord-compression"]
+    return [
+        case("gbs-ascending-after-diarrhoea", "red-flag",
+             "Tingling feet, weakness rising up both legs over 3 days, diarrhoea 2 weeks ago.", R6,
+             reason="Tingling feet then weakness rising up both legs over 3 days; diarrhoea 2 weeks ago",
+             age=35, expect={**gbs, "leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": no}),
+        case("gbs-lay-worse-each-day", "red-flag",
+             "Lay: legs weaker every day, spreading to arms, after a chest infection.", R6,
+             cc="My legs get weaker every day and now it's going up into my arms. Had a chest infection "
+                "last month.", age=41, sex="male", expect={**gbs, "leg_weakness": True},
+             forbid={"red_flags": no}),
+        case("gbs-clinical-areflexia", "red-flag",
+             "Rapidly progressive ascending weakness of both legs with areflexia after gastroenteritis.", R6,
+             reason="Rapidly progressive ascending weakness of both legs, areflexia, after gastroenteritis",
+             setting="EMER", expect={**gbs, "leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": no}),
+        case("gbs-ascending-two-days", "red-flag", "Ascending weakness in both legs over two days.", R6,
+             cc="Ascending weakness in both legs over 2 days", age=28,
+             expect={**gbs, "leg_weakness": True, "laterality": "bilateral"}, forbid={"red_flags": no}),
+        case("gbs-code-snomed", "code-only", "Guillain-Barré syndrome (SNOMED 40956001).",
+             "clinical-reference §5.3", conditions=[c(1, *GBS_SCT)], expect=gbs,
+             forbid={"red_flags": ["cauda-equina", "limb-ischemia", "fracture"]}),
+        case("gbs-code-icd", "code-only", "Guillain-Barré syndrome (G61.0) as the encounter reason code.",
+             "clinical-reference §5.3", reason_codes=[GBS_ICD], expect=gbs,
+             forbid={"red_flags": ["cauda-equina", "limb-ischemia", "fracture"]}),
+        quiet("gbs-negated", "negated", "Sore throat; no weakness, numbness or tingling.", CTX,
+              reason="Sore throat and fever for 2 days. No weakness, no numbness or tingling.", temp=38.2),
+        quiet("gbs-historical-text", "historical", "History of Guillain-Barré in 2018, recovered.", CTX,
+              reason="Annual physical. History of Guillain-Barre syndrome in 2018, recovered."),
+        quiet("gbs-resolved-condition", "resolved", "GBS Condition resolved (2018).",
+              "clinical-reference §4 (clinicalStatus)", reason="Annual physical",
+              conditions=[c(1, *GBS_ICD, status="resolved", category="problem-list-item", onset="2018-03-01")]),
+        quiet("gbs-entered-in-error", "entered-in-error", "GBS diagnosis entered in error.",
+              "clinical-reference §4 (verificationStatus)", reason="Ear ache",
+              conditions=[c(1, *GBS_SCT, verification="entered-in-error")]),
+        case("trap-bilateral-over-months", "trap",
+             "Both legs slowly weaker over months, not ascending, no sphincter cue: no red flag.", DIFF,
+             cc="Both legs have slowly become weaker over several months", age=48,
+             expect={"leg_weakness": True, "laterality": "bilateral"}, forbid_all_but=["cord-compression"]),
+    ]
+
+
+def limb_ischemia() -> list[dict[str, Any]]:
+    ali = {"red_flags": ["limb-ischemia"]}
+    no = ["cauda-equina", "spinal-infection", "guillain-barre", "cord-compression"]
+    return [
+        case("ali-classic-six-ps", "red-flag",
+             "Sudden painful, cold, pale left leg with no foot pulse; AF without anticoagulation.", R9,
+             reason="Sudden severe pain in the left leg, leg cold and pale, no pulse in the foot. Known atrial "
+                    "fibrillation, not anticoagulated.", age=77, setting="EMER", expect=ali,
+             forbid={"red_flags": no}),
+        case("ali-paralysis", "red-flag", "Right leg suddenly cold and numb, cannot move the toes, pulseless.",
+             R9, cc="Right leg suddenly cold and numb, cannot move the toes, no pulses", age=70, sex="male",
+             expect=ali, forbid={"red_flags": no}),
+        case("ali-lay-white-cold", "red-flag", "Lay: left leg suddenly went white and cold, very painful.", R9,
+             cc="My left leg suddenly went white and freezing cold and it really hurts", age=69, expect=ali,
+             forbid={"red_flags": no}),
+        case("ali-code-icd", "code-only", "Arterial embolism/thrombosis of the lower extremity (I74.3).",
+             "clinical-reference §5.3", age=72, conditions=[c(1, *ALI_ICD)], expect=ali,
+             forbid={"red_flags": ["cauda-equina", "guillain-barre"]}),
+        quiet("ali-negated", "negated", "Night cramps; no pallor, no coldness, pulses present.", CTX,
+              reason="Leg cramps at night. No pallor, no coldness, no loss of pulses.", age=66),
+        case("trap-claudication-pad", "trap",
+             "Exertional calf pain relieved by rest in known PAD: claudication, not acute ischaemia.", DIFF,
+             reason="Calf pain when walking that goes away with rest", age=68, sex="male",
+             conditions=[c(1, *PAD_ICD, category="problem-list-item", onset="2023-05-01")],
+             expect={"leg_weakness": False}, forbid_all_but=[]),
+    ]
+
+
+def laterality_and_course() -> list[dict[str, Any]]:
+    quiet_flags = ["cauda-equina", "stroke", "spinal-infection", "fracture", "guillain-barre", "limb-ischemia",
+                   "cord-compression"]
+    f = {"red_flags": quiet_flags}
+    return [
+        case("lat-left-text", "laterality", "Left leg weakness for a week.", LEX,
+             reason="Left leg weakness for a week", expect={"leg_weakness": True, "laterality": "left"},
+             forbid=f),
+        case("lat-right-text", "laterality", "Weak right leg for 10 days.", LEX,
+             cc="Weak right leg for 10 days", expect={"leg_weakness": True, "laterality": "right"}, forbid=f),
+        case("lat-both-text", "laterality", "Weakness in both legs for three weeks, no bladder symptoms.", LEX,
+             reason="Weakness in both legs for 3 weeks, no bladder or bowel symptoms",
+             expect={"leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": [x for x in quiet_flags if x not in ("cord-compression", "guillain-barre")]}),
+        case("lat-rle-abbrev", "laterality", "Abbreviation RLE weakness.", LEX,
+             reason="RLE weakness x 1 week", expect={"leg_weakness": True, "laterality": "right"}, forbid=f),
+        case("lat-lle-abbrev", "laterality", "Abbreviation LLE weakness with strength 4/5 at the ankle.", LEX,
+             cc="LLE weakness, 4/5 power ankle dorsiflexion", expect={"leg_weakness": True, "laterality": "left"},
+             forbid=f),
+        case("lat-code-left", "laterality", "Coded paresis of the left lower limb.", "clinical-reference §5.1",
+             conditions=[c(1, *LEFT_LEG_PARESIS)], expect={"leg_weakness": True, "laterality": "left"},
+             forbid=f),
+        case("lat-code-right", "laterality", "Coded paresis of the right lower limb as the reason code.",
+             "clinical-reference §5.1", reason_codes=[RIGHT_LEG_PARESIS],
+             expect={"leg_weakness": True, "laterality": "right"}, forbid=f),
+        case("lat-code-bilateral", "laterality", "Coded bilateral paresis.", "clinical-reference §5.1",
+             conditions=[c(1, *BILATERAL_PARESIS)], expect={"leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "fracture"]}),
+        case("lat-code-unspecified", "laterality", "Coded paresis of lower extremity, side not stated.",
+             "clinical-reference §5.1", conditions=[c(1, *LEG_PARESIS)],
+             expect={"leg_weakness": True, "laterality": "unspecified"}, forbid=f),
+        case("lat-termination-but", "laterality", "'No back pain but both legs feel weak': weakness affirmed.",
+             "clinical-reference §6.2 rule 2", cc="No back pain but both legs feel weak",
+             expect={"leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "fracture", "cauda-equina"]}),
+        case("course-gradual-months", "differential", "Right leg weakness gradually worse over months.", LEX,
+             reason="Right leg weakness, gradually worse over months",
+             expect={"leg_weakness": True, "laterality": "right"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "fracture", "cauda-equina",
+                                   "guillain-barre"]}),
+        case("course-worse-each-day-left", "differential", "Left leg weakness getting worse each day.", LEX,
+             cc="Left leg weakness getting worse each day for a week",
+             expect={"leg_weakness": True, "laterality": "left"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "fracture", "cauda-equina"]}),
+        case("diff-foot-drop", "differential", "Right foot drop, tripping over the toes for two weeks.",
+             f"{LEX}; {DIFF}", reason="Right foot drop, tripping over my toes for 2 weeks",
+             expect={"leg_weakness": True, "laterality": "right"}, forbid=f),
+        case("diff-foot-drop-code", "differential", "Foot drop, right foot (M21.371) coded.",
+             "clinical-reference §5.1", conditions=[c(1, *FOOT_DROP_RIGHT_ICD)],
+             expect={"leg_weakness": True, "laterality": "right"}, forbid=f),
+        case("diff-sciatica-weakness", "differential",
+             "Left sciatica (M54.42) with weakness lifting the left foot: disc herniation first.",
+             f"{DIFF} (S16)", cc="Weakness lifting the left foot and pain down the back of the left leg",
+             conditions=[c(1, *SCIATICA_LEFT_ICD)],
+             expect={"leg_weakness": True, "laterality": "left", "differential": ["disc-herniation"]},
+             forbid=f),
+        case("diff-neurogenic-claudication", "differential",
+             "Heavy weak legs on walking relieved by sitting or bending forward: spinal stenosis.",
+             f"{DIFF} (S26)", reason="Legs heavy and weak when walking, relieved by sitting or bending forward",
+             age=68, expect={"leg_weakness": True},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "cauda-equina",
+                                   "guillain-barre"]}),
+        case("diff-dragging-leg-code", "differential", "Dragging leg (SNOMED 275313006) coded.",
+             "clinical-reference §5.1", conditions=[c(1, *DRAGGING_LEG)], expect={"leg_weakness": True},
+             forbid={"red_flags": ["limb-ischemia", "spinal-infection", "cauda-equina", "guillain-barre"]}),
+        case("diff-diabetic-neuropathy", "differential",
+             "Type 2 diabetes with polyneuropathy (E11.42); numb feet and weak ankles over a year.",
+             f"{DIFF} (S19)", cc="Numb feet and weak ankles, both legs, slowly over a year", age=62,
+             conditions=[c(1, *DM_NEURO_ICD, category="problem-list-item", onset="2022-01-01")],
+             expect={"leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "cauda-equina",
+                                   "guillain-barre", "fracture"]}),
+        case("diff-ms-known", "differential", "Known MS (SNOMED 24700007) with new right leg weakness over days.",
+             f"{DIFF} (S23)", reason="Right leg weakness over several days", age=36,
+             conditions=[c(1, *MS_SCT, category="problem-list-item", onset="2020-01-01")],
+             expect={"leg_weakness": True, "laterality": "right"},
+             forbid={"red_flags": ["limb-ischemia", "spinal-infection", "cauda-equina", "fracture",
+                                   "cord-compression"]}),
+        case("diff-legs-giving-way", "text-only", "Lay: legs giving way on the stairs.", LEX,
+             cc="My legs keep giving way on the stairs", expect={"leg_weakness": True},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "cauda-equina"]}),
+        case("diff-cannot-stand", "text-only", "Unable to stand, legs buckle.", LEX,
+             reason="Unable to stand, legs buckling since last week", age=55, expect={"leg_weakness": True},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "cauda-equina"]}),
+    ]
+
+
+def plain_and_traps() -> list[dict[str, Any]]:
+    return [
+        quiet("plain-uri", "plain", "Cough and sore throat.", "no leg cue",
+              reason="Cough and sore throat for 3 days"),
+        quiet("plain-annual-physical", "plain", "Annual physical, no complaint.", "no leg cue",
+              reason="Annual physical", age=50, sex="male"),
+        quiet("plain-no-reason", "plain", "An encounter with no reason and no data.", "no leg cue"),
+        quiet("plain-back-pain-only", "plain", "Mechanical low back pain (M54.50) and nothing else.",
+              "clinical-reference §2 (no red flags, no imaging)", reason="Low back pain",
+              conditions=[c(1, *LBP_ICD)], age=40, sex="male"),
+        quiet("plain-paraplegia-longstanding", "plain",
+              "Long-standing paraplegia (G82.20) on the problem list since 2010: not a new complaint.",
+              "clinical-reference §4", reason="Annual wellness visit", age=44, sex="male",
+              conditions=[c(1, *PARAPLEGIA_ICD, category="problem-list-item", onset="2010-05-01")]),
+        quiet("trap-paraplegia-uti-fever", "trap",
+              "Long-standing paraplegia with a febrile UTI: no new weakness, no back pain, no red flag.",
+              "clinical-reference §4; §1 row 4", reason="Burning on urination and cloudy urine", temp=38.3,
+              age=44, sex="male",
+              conditions=[c(1, *PARAPLEGIA_ICD, category="problem-list-item", onset="2010-05-01")]),
+        quiet("trap-knee-pain", "trap", "Knee pain after running: a leg complaint but no weakness.", LEX,
+              reason="Right knee pain after running", age=29),
+        quiet("trap-generalized-fatigue", "trap", "Tired and weak all over, no leg-specific weakness.", LEX,
+              cc="Feeling tired and weak all over, low energy for a month"),
+        quiet("trap-weak-grip", "trap", "Weak grip in the left hand only.", LEX,
+              reason="Weak grip in the left hand when opening jars", age=58),
+        quiet("historical-sciatica-only", "historical",
+              "'History of sciatica 10 years ago' is the only leg cue.", CTX,
+              reason="Flu vaccine. History of sciatica 10 years ago.", age=55),
+        quiet("historical-sciatica-resolved-code", "resolved", "Sciatica Condition (M54.41) resolved in 2015.",
+              "clinical-reference §4 (clinicalStatus)", reason="Blood pressure check",
+              conditions=[c(1, *SCIATICA_ICD, status="resolved", category="problem-list-item",
+                            onset="2015-01-01")]),
+        quiet("historical-leg-weakness-text", "historical", "h/o left leg weakness after surgery, resolved.", CTX,
+              reason="Medication review. h/o left leg weakness after knee surgery in 2019, resolved."),
+        quiet("resolved-paresis-condition", "resolved", "Paresis of lower extremity resolved in 2021.",
+              "clinical-reference §4 (clinicalStatus)", reason="Travel vaccines",
+              conditions=[c(1, *LEG_PARESIS, status="resolved", category="problem-list-item",
+                            onset="2021-02-01")]),
+        quiet("entered-in-error-paresis", "entered-in-error", "Leg paresis Condition entered in error.",
+              "clinical-reference §4 (verificationStatus)", reason="Annual physical",
+              conditions=[c(1, *LEG_PARESIS, verification="entered-in-error")]),
+        quiet("negated-leg-weakness", "negated", "'Denies leg weakness' with a headache.", CTX,
+              cc="Headache, denies leg weakness or numbness"),
+        quiet("family-ms-mother", "family", "Mother had MS; patient here for an anxiety review.", CTX,
+              reason="Anxiety review. Mother had MS.", age=30),
+        quiet("family-brother-weak-legs", "family", "Brother has weak legs from polio; patient well.", CTX,
+              cc="Routine check. Her brother has weak legs from polio."),
+        quiet("hypothetical-return-if-weak", "hypothetical",
+              "'Come back if your legs become weak' after an ankle sprain.", CTX,
+              reason="Left ankle sprain. Come back if your legs become weak or numb.", age=25),
+        quiet("hypothetical-risks-of", "hypothetical", "Consent note: 'risks of leg weakness' discussed.", CTX,
+              cc="Pre-op consent for back surgery discussed, including risks of leg weakness and incontinence"),
+    ]
+
+
+GROUPS = {
+    "cauda-equina": cauda_equina, "stroke": stroke, "cord-compression": cord_compression,
+    "spinal-infection": spinal_infection, "fracture": fracture, "guillain-barre": guillain_barre,
+    "limb-ischemia": limb_ischemia, "laterality-course-differential": laterality_and_course,
+    "plain-and-traps": plain_and_traps,
+}
+
+
+def main() -> None:
+    CASES.mkdir(exist_ok=True)
+    for stale in CASES.glob("*.json"):
+        stale.unlink()
+    total = 0
+    for name, build in GROUPS.items():
+        vignettes = build()
+        total += len(vignettes)
+        (CASES / f"{name}.json").write_text(json.dumps(vignettes, indent=1, ensure_ascii=False) + "\n",
+                                            encoding="utf-8")
+    print(f"wrote {total} vignettes to {CASES}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The labelled vignette corpus, run through the real record builder and clinical layer.
+
+One test per vignette (expect/forbid), then corpus-wide rules: every red flag is
+caught in every vignette that should raise it (sensitivity 1.0), and no negated,
+hypothetical, family or historical mention ever produces a leg-weakness or red-flag
+topic. ``load_knowledge()`` caches, so the medspacy pipeline loads once per session.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cds_service.cli import main
+from cds_service.clinical.evaluation import (
+    QUIET_KINDS, RED_FLAG_IDS, RED_FLAG_TOPICS, TOPICS, CorpusReport, evaluate_corpus, format_scores,
+    load_corpus, parse_vignette,
+)
+from cds_service.clinical.knowledge import load_knowledge
+from cds_service.errors import ConfigurationError
+
+CASES = Path(__file__).parent / "cases"
+VIGNETTES = load_corpus(CASES)
+
+
+@pytest.fixture(scope="session")
+def report() -> CorpusReport:
+    return evaluate_corpus(VIGNETTES, load_knowledge())
+
+
+@pytest.mark.parametrize("vignette_id", [v.id for v in VIGNETTES])
+def test_vignette(report: CorpusReport, vignette_id: str) -> None:
+    outcome = next(o for o in report.outcomes if o.vignette.id == vignette_id)
+    assert outcome.failures == (), (
+        f"{vignette_id} ({outcome.vignette.kind}): {outcome.vignette.description}\n"
+        f"fired topics: {sorted(outcome.topics)}\n" + "\n".join(outcome.failures))
+
+
+def test_every_red_flag_has_full_sensitivity(report: CorpusReport) -> None:
+    missed = {s.topic: f"{s.tp}/{s.tp + s.fn}" for s in report.scores
+              if s.topic in RED_FLAG_TOPICS and s.sensitivity != 1.0}
+    assert missed == {}, f"red flags missed (caught/expected): {missed}"
+
+
+def test_quiet_mentions_fire_no_topic(report: CorpusReport) -> None:
+    noisy = {o.vignette.id: sorted(o.topics) for o in report.outcomes
+             if o.vignette.kind in QUIET_KINDS and o.topics}
+    assert noisy == {}
+
+
+def test_corpus_covers_every_red_flag_and_kind() -> None:
+    """The corpus itself: big enough, each red flag positive several ways, each quiet kind present."""
+    assert len(VIGNETTES) >= 100
+    positives = Counter(flag for v in VIGNETTES for flag in v.expect.red_flags)
+    coded = Counter(flag for v in VIGNETTES if v.kind == "code-only" for flag in v.expect.red_flags)
+    assert {flag: positives[flag] >= 4 for flag in RED_FLAG_IDS} == dict.fromkeys(RED_FLAG_IDS, True)
+    assert {flag: coded[flag] >= 1 for flag in RED_FLAG_IDS} == dict.fromkeys(RED_FLAG_IDS, True)
+    kinds = Counter(v.kind for v in VIGNETTES)
+    for kind in ("negated", "hypothetical", "family", "historical", "trap", "plain", "resolved",
+                 "entered-in-error", "laterality"):
+        assert kinds[kind] >= 3, kind
+    for v in VIGNETTES:  # quiet kinds must forbid everything they could wrongly raise
+        if v.kind in QUIET_KINDS | {"plain"}:
+            assert v.forbid.topics >= set(TOPICS), v.id
+
+
+def test_cli_corpus_prints_the_scores_and_fails_on_a_missed_red_flag(report: CorpusReport) -> None:
+    result = CliRunner().invoke(main, ["corpus", str(CASES)])
+    assert result.exit_code == (1 if report.missed_red_flags() else 0), result.output
+    assert format_scores(report.scores) in result.output
+    assert f"{len(VIGNETTES)} vignettes" in result.output
+
+
+def test_cli_corpus_defaults_to_the_repository_corpus() -> None:
+    result = CliRunner().invoke(main, ["corpus"])
+    assert f"{len(VIGNETTES)} vignettes" in result.output, result.output
+
+
+def test_generated_json_matches_the_specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The committed JSON is what build_cases.py writes (no hand edits drift from the specs)."""
+    from tests.clinical import build_cases
+    monkeypatch.setattr(build_cases, "CASES", tmp_path)
+    build_cases.main()
+    for path in sorted(CASES.glob("*.json")):
+        assert json.loads(path.read_text()) == json.loads((tmp_path / path.name).read_text()), path.name
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda v: v.update(kind="anecdote"), "unknown kind"),
+    (lambda v: v.update(expect={"red_flags": ["migraine"]}), "unknown red flags"),
+    (lambda v: v.update(forbid={"topics": ["red-flag-stroke"]}, expect={"red_flags": ["stroke"]}),
+     "both expected and forbidden"),
+    (lambda v: v.update(bundle={"resourceType": "Patient"}), "must be a FHIR Bundle"),
+    (lambda v: v.update(today="yesterday"), "ISO date"),
+])
+def test_malformed_vignettes_are_refused(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    raw = json.loads((CASES / "stroke.json").read_text())[0]
+    mutate(raw)
+    with pytest.raises(ConfigurationError, match=message):
+        parse_vignette(raw, "stroke.json")
+
+
+def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
+    raw = json.loads((CASES / "stroke.json").read_text())[0]
+    (tmp_path / "a.json").write_text(json.dumps([raw, raw]))
+    with pytest.raises(ConfigurationError, match="duplicate"):
+        load_corpus(tmp_path)
