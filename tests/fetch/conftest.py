@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -95,11 +96,10 @@ class Sekmet:
         assert r.status_code == 200, r.text[:500]
 
 
-@pytest.fixture(scope="session")
-def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sekmet]:
-    """A real SEKMET FHIR server on loopback that requires a bearer token, loaded with patients."""
+@contextmanager
+def running_sekmet(work: Path) -> Iterator[Sekmet]:
+    """Start SEKMET in ``work`` (bearer token required), load the test patients, stop it after."""
     binary = _ensure_sekmet()
-    work = tmp_path_factory.mktemp("sekmet")
     (work / "settings.yaml").write_text(
         f"server_auth: {{types: [bearer], tokens: [{SEKMET_TOKEN}]}}\nsimulator: {{enabled: false}}\n"
         "log_inbound: false\n")
@@ -132,6 +132,13 @@ def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sekmet]:
             proc.kill()
             proc.wait(5)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sekmet]:
+    """A real SEKMET FHIR server on loopback that requires a bearer token, loaded with patients."""
+    with running_sekmet(tmp_path_factory.mktemp("sekmet")) as server:
+        yield server
 
 
 def _wait_ready(server: Sekmet, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
