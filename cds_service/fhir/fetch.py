@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
@@ -69,7 +69,7 @@ class HttpxFetcher:
         with self._lock:
             if self._client is None or self._pool is None:
                 self._client = httpx.Client(
-                    transport=self._transport, follow_redirects=False, trust_env=False,
+                    transport=self._transport, follow_redirects=False,  # env: proxies, SSL_CERT_FILE
                     limits=httpx.Limits(max_connections=4 * self.limits.pool_size,
                                         max_keepalive_connections=self.limits.pool_size))
                 self._pool = ThreadPoolExecutor(max_workers=self.limits.pool_size,
@@ -130,9 +130,11 @@ class _Session:
         is_search = "?" in query or "/" not in path
         first = self._get(urljoin(self.base, query.lstrip("/")))
         if not is_search:
-            expected = path.split("/", 1)[0]
-            if first.get("resourceType") != expected:
-                raise _Unavailable(f"expected a {expected}, got {first.get('resourceType')!r}")
+            expected_type, _, expected_id = path.partition("/")
+            if first.get("resourceType") != expected_type:
+                raise _Unavailable(f"expected a {expected_type}, got {first.get('resourceType')!r}")
+            if unquote(expected_id) != first.get("id"):
+                raise _Unavailable(f"the FHIR server answered a different {expected_type} than the one asked for")
             return first
         if first.get("resourceType") != "Bundle":
             raise _Unavailable(f"expected a searchset Bundle, got {first.get('resourceType')!r}")

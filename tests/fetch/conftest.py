@@ -261,6 +261,14 @@ class FaultServer:
         self.send(h, 200, {"resourceType": "Bundle", "type": "searchset",
                            "link": [{"relation": "next", "url": f"{self.url}{nxt}{sep}page={n + 1}"}]})
 
+    def _wrongid(self, h: BaseHTTPRequestHandler) -> None:
+        """Reads answer someone else's resource."""
+        m = re.search(r"/fhir/(Patient|Encounter)/", h.path)
+        if m:
+            self.send(h, 200, {"resourceType": m.group(1), "id": "someone-else"})
+        else:
+            self.send(h, 200, {"resourceType": "Bundle", "type": "searchset"})
+
     def _elsewhere(self, h: BaseHTTPRequestHandler) -> None:
         """A searchset whose next link points at another origin (which must not get the token)."""
         if "/fhir/Patient/" in h.path or "/fhir/Encounter/" in h.path:

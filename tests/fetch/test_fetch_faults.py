@@ -72,7 +72,8 @@ def test_hanging_server_red_flag_from_prefetch_still_goes_out(tight_server, faul
 
 
 @pytest.mark.parametrize("mode, why", [("status500", "HTTP 500"), ("status401", "HTTP 401"),
-                                       ("html", "text/html"), ("close", "cannot reach")])
+                                       ("html", "text/html"), ("close", "cannot reach"),
+                                       ("wrongid", "different")])
 def test_failing_server_without_prefetch_is_412_naming_keys(tight_server, fault_server, mode, why) -> None:
     body = hook_request("leg-weakness", PID, EID, fault_server.base(mode), TOKEN)
     r, took = _timed_call(tight_server.url, body)
