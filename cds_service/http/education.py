@@ -34,8 +34,12 @@ footer{font-size:.9rem;color:#555;margin-top:2rem}
 @cache
 def render_handout() -> str:
     """The handout page as HTML, rendered once from ``cards/handout.yaml``."""
-    data = resources.load_data(resources.data_root("cards"), "handout.yaml")
-    sources = resources.load_data(resources.data_root("cards"), "sources.yaml")
+    return render_page(resources.load_data(resources.data_root("cards"), "handout.yaml"),
+                       resources.load_data(resources.data_root("cards"), "sources.yaml"))
+
+
+def render_page(data: dict[str, Any], sources: dict[str, Any]) -> str:
+    """Render handout content; every string from the data is HTML-escaped."""
     title = escape(str(data["title"]))
     toc = "".join(f'<li><a href="#{escape(s["id"])}">{escape(s["heading"])}</a></li>' for s in data["sections"])
     body = "".join(_section(s) for s in data["sections"])
