@@ -1,12 +1,346 @@
-"""PLACEHOLDER (being replaced): PatientRecord -> Findings."""
+"""PatientRecord -> Findings: the complaint, red flags, risk factors and differential.
+
+Evidence is gathered from the places clinical-reference section 4 names: the encounter's
+reasons (codes and text, and the Conditions it points to), Conditions (this encounter's
+diagnoses and the active problem list), chief-complaint and temperature Observations,
+active MedicationRequests and the Patient's age and sex. Every hit keeps its Evidence
+(resource, element, code or exact text span) so a card can say why it fired.
+
+Current vs history: a complaint concept (weakness, bladder change, back pain) counts for
+today only when it comes from this encounter or a recent active problem. A long-standing
+problem-list item (years-old paraplegia, an old stroke) or a resolved Condition is history:
+it is reported as a risk factor, never as today's complaint. History concepts (cancer,
+diabetes, steroids) count whenever present [S6: a past cancer still counts].
+"""
 from __future__ import annotations
 
-from datetime import date
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from ..fhir.record import PatientRecord
 from .knowledge import Knowledge
-from .model import Findings
+from .model import Course, Evidence, Finding, Findings, Laterality, Onset
+from .rules import evaluate_differential, evaluate_red_flags, usable_findings
+from .text import Mention
+
+_IGNORED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+_HISTORY_CLINICAL = frozenset({"resolved", "inactive", "remission"})
+_ACTIVE_MEDICATION = frozenset({"active", "on-hold"})
+_ONSET_BY_CONCEPT: dict[str, Onset] = {"sudden-onset": "sudden", "onset-subacute": "subacute",
+                                       "onset-gradual": "gradual"}
+_COURSE_BY_CONCEPT: dict[str, Course] = {"ascending": "ascending", "progressive": "progressive"}
+#: Complaint concepts the card builder reads as risk factors when current.
+_CURRENT_RISKS = frozenset({"fever", "trauma", "recent-infection"})
+_LEFT = re.compile(r"\b(?:left|LLE|L)\b", re.IGNORECASE)
+_RIGHT = re.compile(r"\b(?:right|RLE|R)\b", re.IGNORECASE)
+_BOTH = re.compile(r"\b(?:both|bilateral(?:ly)?|BLE|legs|lower\s+extremities|paraparesis|paraplegi\w*)\b",
+                   re.IGNORECASE)
+_FAHRENHEIT = frozenset({"[degF]", "degF", "°F", "F"})
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One concept seen once: where, whether it is current, and its laterality if known."""
+
+    concept: str
+    evidence: Evidence
+    current: bool
+    possible: bool = False
+    laterality: str | None = None
 
 
 def detect_findings(record: PatientRecord, knowledge: Knowledge, today: date) -> Findings:
-    return Findings()
+    """Everything the card builder needs about this patient at this encounter.
+
+    Args:
+        record: the typed patient record (encounter may be None for patient-view).
+        knowledge: the loaded knowledge base.
+        today: the decision date (problem-list recency, age, recent temperatures).
+    """
+    age = _age(record, today)
+    hits = list(_collect_hits(record, knowledge, today, age))
+    by_concept = _group(hits, knowledge)
+    laterality = _laterality(hits)
+    derived = _derived_findings(hits, laterality)
+    by_concept.update(derived)
+    usable = usable_findings(by_concept, knowledge)
+    leg_weakness = "leg-weakness" in usable
+    complaint = tuple(f for cid, f in by_concept.items()
+                      if cid in usable and _kind(knowledge, cid) == "complaint" and cid not in _CURRENT_RISKS)
+    complaint = tuple(sorted(complaint, key=lambda f: f.concept != "leg-weakness"))
+    risk_factors = tuple(f for cid, f in by_concept.items()
+                         if cid in knowledge.concepts and (_kind(knowledge, cid) == "history" or f.historical
+                                                           or (cid in _CURRENT_RISKS and cid in usable)))
+    red_flags = evaluate_red_flags(usable, knowledge)
+    differential = evaluate_differential(usable, knowledge) if (leg_weakness or red_flags) else ()
+    return Findings(
+        leg_weakness=leg_weakness,
+        laterality=laterality if leg_weakness else "unspecified",
+        onset=_first(usable, _ONSET_BY_CONCEPT, "unknown") if leg_weakness else "unknown",
+        course=_first(usable, _COURSE_BY_CONCEPT, "unknown") if leg_weakness else "unknown",
+        complaint=complaint, red_flags=red_flags, differential=differential,
+        risk_factors=risk_factors, age=age, sex=_sex(record),
+        notes=tuple(f"data unavailable: {name}" for name in sorted(record.unavailable)),
+    )
+
+
+# ---------------------------------------------------------------- evidence collection
+
+def _collect_hits(record: PatientRecord, knowledge: Knowledge, today: date, age: int | None) -> Iterator[Hit]:
+    encounter_dx = set(_encounter_condition_refs(record))
+    yield from _encounter_hits(record, knowledge)
+    for condition in record.conditions:
+        yield from _condition_hits(condition, record, knowledge, today, encounter_dx)
+    for observation in record.observations:
+        yield from _observation_hits(observation, record, knowledge, today)
+    for request in record.medication_requests:
+        yield from _medication_hits(request, knowledge)
+    yield from _age_hits(record, knowledge, age)
+
+
+def _encounter_hits(record: PatientRecord, knowledge: Knowledge) -> Iterator[Hit]:
+    encounter = record.encounter
+    if encounter is None:
+        return
+    for i, concept in enumerate(encounter.reasonCode or []):
+        yield from _concept_hits(concept, "Encounter", encounter.id, f"reasonCode[{i}]", knowledge, current=True)
+
+
+def _encounter_condition_refs(record: PatientRecord) -> Iterator[int]:
+    """ids (object identity) of Conditions this encounter names as reason or diagnosis."""
+    encounter = record.encounter
+    if encounter is None:
+        return
+    refs = [r.reference for r in encounter.reasonReference or []]
+    refs += [d.condition.reference for d in encounter.diagnosis or [] if d.condition is not None]
+    for ref in refs:
+        resolved = record.resolve(ref)
+        if resolved is not None:
+            yield id(resolved)
+
+
+def _is_this_encounter(reference: Any, record: PatientRecord) -> bool:
+    if reference is None or record.encounter is None or not reference.reference:
+        return False
+    resolved = record.resolve(reference.reference)
+    if resolved is not None:
+        return resolved is record.encounter
+    return bool(record.encounter.id) and reference.reference.rstrip("/").endswith(f"Encounter/{record.encounter.id}")
+
+
+def _condition_hits(condition: Any, record: PatientRecord, knowledge: Knowledge, today: date,
+                    encounter_dx: set[int]) -> Iterator[Hit]:
+    if _status_code(condition.verificationStatus) in _IGNORED_VERIFICATION:
+        return
+    if condition.code is None:
+        return
+    this_encounter = id(condition) in encounter_dx or _is_this_encounter(condition.encounter, record)
+    if _status_code(condition.clinicalStatus) in _HISTORY_CLINICAL:
+        current = False
+    elif this_encounter:
+        current = True
+    else:
+        when = _to_date(condition.onsetDateTime) or _to_date(condition.recordedDate)
+        current = when is None or (today - when) <= timedelta(days=knowledge.problem_recent_days)
+    possible = _status_code(condition.verificationStatus) in ("provisional", "differential", "unconfirmed")
+    for hit in _concept_hits(condition.code, "Condition", condition.id, "code", knowledge, current=current):
+        yield replace(hit, possible=hit.possible or possible)
+
+
+def _observation_hits(observation: Any, record: PatientRecord, knowledge: Knowledge, today: date) -> Iterator[Hit]:
+    if observation.status in ("entered-in-error", "cancelled"):
+        return
+    codes = {(c.system, c.code) for c in (observation.code.coding or [])}
+    recent = _is_this_encounter(observation.encounter, record) or _is_recent(observation, today,
+                                                                             knowledge.temperature_recent_days)
+    if codes & knowledge.chief_complaint_codes:
+        if observation.valueString:
+            yield from _text_hits(observation.valueString, "Observation", observation.id, "valueString",
+                                  knowledge, current=recent)
+        if observation.valueCodeableConcept is not None:
+            yield from _concept_hits(observation.valueCodeableConcept, "Observation", observation.id,
+                                     "valueCodeableConcept", knowledge, current=recent)
+    if codes & knowledge.temperature_codes and recent:
+        celsius = _celsius(observation.valueQuantity)
+        if celsius is not None and celsius >= knowledge.fever_celsius:
+            quantity = observation.valueQuantity
+            shown = next((c.display for c in observation.code.coding or [] if c.display), None)
+            code = next(c for c in observation.code.coding or [] if (c.system, c.code) in knowledge.temperature_codes)
+            yield Hit("fever", Evidence("Observation", observation.id, "valueQuantity", system=code.system,
+                                        code=code.code, display=shown or "temperature",
+                                        value=f"{quantity.value} {quantity.unit or quantity.code or ''}".strip()),
+                      current=True)
+
+
+def _medication_hits(request: Any, knowledge: Knowledge) -> Iterator[Hit]:
+    """Active systemic steroids, immunosuppressants, anticoagulants, by ingredient name
+    (no verified RxNorm list exists in the reference; see text-rules.yaml)."""
+    if request.status not in _ACTIVE_MEDICATION or request.medicationCodeableConcept is None:
+        return
+    concept = request.medicationCodeableConcept
+    texts = [("medicationCodeableConcept.text", concept.text)] if concept.text else [
+        (f"medicationCodeableConcept.coding[{i}].display", c.display)
+        for i, c in enumerate(concept.coding or []) if c.display]
+    for element, text in texts:
+        for hit in _text_hits(text, "MedicationRequest", request.id, element, knowledge, current=True):
+            if _kind(knowledge, hit.concept) == "history":
+                yield hit
+
+
+def _age_hits(record: PatientRecord, knowledge: Knowledge, age: int | None) -> Iterator[Hit]:
+    if age is None or record.patient is None:
+        return
+    evidence = Evidence("Patient", record.patient.id, "birthDate", value=f"age {age}")
+    over_concept, over_years = knowledge.age_over
+    under_concept, under_years = knowledge.age_under
+    if age > over_years:
+        yield Hit(over_concept, evidence, current=True)
+    if age < under_years:
+        yield Hit(under_concept, evidence, current=True)
+
+
+def _concept_hits(concept: Any, rtype: str, rid: str | None, element: str, knowledge: Knowledge,
+                  current: bool) -> Iterator[Hit]:
+    """Hits from a CodeableConcept: each listed coding, then its text through the NLP."""
+    coded: set[str] = set()
+    for i, coding in enumerate(concept.coding or []):
+        for entry in knowledge.codes.lookup(coding.system, coding.code):
+            coded.add(entry.concept)
+            yield Hit(entry.concept, Evidence(rtype, rid, f"{element}.coding[{i}]", system=coding.system,
+                                              code=coding.code, display=coding.display or entry.display),
+                      current=current, laterality=entry.laterality)
+    text = concept.text
+    path = f"{element}.text"
+    if not text:  # no text: read the displays, e.g. Synthea site-specific cancers
+        displays = [c.display for c in concept.coding or [] if c.display]
+        text, path = (displays[0], f"{element}.coding[0].display") if displays else (None, path)
+    if text:
+        for hit in _text_hits(text, rtype, rid, path, knowledge, current=current):
+            if hit.concept not in coded:
+                yield hit
+
+
+def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: Knowledge,
+               current: bool) -> Iterator[Hit]:
+    mentions = [m for m in knowledge.text.analyze(text) if m.is_present]
+    anchors = {m.concept for m in mentions}
+    for mention in mentions:
+        attribute_of = knowledge.concepts[mention.concept].attribute_of
+        if attribute_of and not anchors & set(attribute_of):
+            continue
+        yield Hit(mention.concept, Evidence(rtype, rid, element, text=mention.text),
+                  current=current and not mention.historical, possible=mention.possible,
+                  laterality=_mention_laterality(mention))
+
+
+# ---------------------------------------------------------------- assembling findings
+
+def _group(hits: Iterable[Hit], knowledge: Knowledge) -> dict[str, Finding]:
+    """One Finding per concept. Historical only if no hit is current; possible only if all are."""
+    grouped: dict[str, list[Hit]] = {}
+    for hit in hits:
+        grouped.setdefault(hit.concept, []).append(hit)
+    out = {}
+    for concept, items in grouped.items():
+        current = [h for h in items if h.current]
+        chosen = current or items
+        out[concept] = Finding(concept=concept, label=knowledge.concepts[concept].label,
+                               evidence=tuple(dict.fromkeys(h.evidence for h in chosen)),
+                               possible=all(h.possible for h in chosen), historical=not current)
+    return out
+
+
+def _laterality(hits: Iterable[Hit]) -> Laterality:
+    sides = {h.laterality for h in hits if h.concept == "leg-weakness" and h.current and h.laterality}
+    if "bilateral" in sides or {"left", "right"} <= sides:
+        return "bilateral"
+    if sides == {"left"}:
+        return "left"
+    if sides == {"right"}:
+        return "right"
+    return "unspecified"
+
+
+def _mention_laterality(mention: Mention) -> str | None:
+    for text in (mention.text, mention.sentence):
+        left, right, both = bool(_LEFT.search(text)), bool(_RIGHT.search(text)), bool(_BOTH.search(text))
+        if both or (left and right):
+            return "bilateral"
+        if left:
+            return "left"
+        if right:
+            return "right"
+    return None
+
+
+def _derived_findings(hits: list[Hit], laterality: Laterality) -> dict[str, Finding]:
+    """bilateral-legs / unilateral: facts about the leg-weakness evidence the rules read."""
+    evidence = tuple(dict.fromkeys(h.evidence for h in hits if h.concept == "leg-weakness" and h.current))
+    if not evidence or laterality == "unspecified":
+        return {}
+    if laterality == "bilateral":
+        return {"bilateral-legs": Finding("bilateral-legs", "both legs affected", evidence)}
+    return {"unilateral": Finding("unilateral", f"one leg affected ({laterality})", evidence)}
+
+
+def _kind(knowledge: Knowledge, concept: str) -> str:
+    found = knowledge.concepts.get(concept)
+    return found.kind if found is not None else "complaint"
+
+
+def _first(usable: dict[str, Finding], mapping: dict[str, Any], default: Any) -> Any:
+    for concept, value in mapping.items():
+        if concept in usable:
+            return value
+    return default
+
+
+# ---------------------------------------------------------------- small FHIR readers
+
+def _status_code(concept: Any) -> str | None:
+    if concept is None:
+        return None
+    return next((c.code for c in concept.coding or [] if c.code), None)
+
+
+def _to_date(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value)
+    try:
+        return date.fromisoformat(text[:10]) if len(text) >= 10 else date(int(text[:4]), 1, 1)
+    except ValueError:
+        return None
+
+
+def _is_recent(observation: Any, today: date, days: int) -> bool:
+    when = _to_date(observation.effectiveDateTime) or _to_date(observation.issued)
+    if when is None and observation.effectivePeriod is not None:
+        when = _to_date(observation.effectivePeriod.end or observation.effectivePeriod.start)
+    return when is not None and abs((today - when).days) <= days
+
+
+def _celsius(quantity: Any) -> float | None:
+    if quantity is None or quantity.value is None:
+        return None
+    value = float(quantity.value)
+    unit = quantity.code or quantity.unit or "Cel"
+    return (value - 32) * 5 / 9 if unit in _FAHRENHEIT else value
+
+
+def _age(record: PatientRecord, today: date) -> int | None:
+    birth = _to_date(record.patient.birthDate) if record.patient is not None else None
+    if birth is None:
+        return None
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def _sex(record: PatientRecord) -> str | None:
+    return record.patient.gender if record.patient is not None else None

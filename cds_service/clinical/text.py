@@ -1,0 +1,148 @@
+"""Free text -> Mentions: a medspaCy pipeline (target rules + ConText rules, both from data).
+
+Each Mention carries the ConText flags a clinician would ask about: negated ("denies
+bladder problems"), historical ("history of breast cancer"), hypothetical ("return if
+weakness develops"), family ("mother had MS") and possible ("r/o cauda equina") [N2, N3].
+The pipeline is built once (no model weights: ``spacy.blank`` with the medspaCy tokenizer)
+and results are cached by text, because the same reason texts recur across calls.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import spacy
+from medspacy.context import ConTextRule
+from medspacy.custom_tokenizer import create_medspacy_tokenizer
+from medspacy.target_matcher import TargetRule
+
+#: Sentence ends for the sentencizer. "?" is left out on purpose: clinicians write
+#: "?cauda equina" to mean "possible", which ConText handles as a modifier.
+_SENTENCE_ENDS = [".", "!", ";", "\n", "\n\n"]
+_CONTEXT_CATEGORIES = ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL",
+                       "FAMILY", "TERMINATE", "PSEUDO")
+_DIRECTIONS = ("FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One concept found in a text, with its exact span and ConText status."""
+
+    concept: str
+    text: str
+    start: int
+    end: int
+    sentence: str
+    negated: bool = False
+    historical: bool = False
+    hypothetical: bool = False
+    family: bool = False
+    possible: bool = False
+
+    @property
+    def is_present(self) -> bool:
+        """Counts as the patient's: not negated, not hypothetical, not a family member's."""
+        return not (self.negated or self.hypothetical or self.family)
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """The text rules of one concept."""
+
+    concept: str
+    patterns: tuple[str, ...]
+    exclude: re.Pattern[str] | None = None
+    implies: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+
+class TextEngine:
+    """Builds the medspaCy pipeline once; ``analyze(text)`` is cached by text."""
+
+    def __init__(self, targets: Sequence[TargetSpec], context_rules: Sequence[ConTextRule],
+                 cache_size: int = 4096) -> None:
+        self._targets = {t.concept: t for t in targets}
+        nlp = spacy.blank("en")
+        nlp.tokenizer = create_medspacy_tokenizer(nlp)
+        nlp.add_pipe("sentencizer", config={"punct_chars": _SENTENCE_ENDS})
+        matcher = nlp.add_pipe("medspacy_target_matcher")
+        matcher.add([TargetRule(literal=spec.concept, category=spec.concept, pattern=pattern)
+                     for spec in targets for pattern in spec.patterns])
+        context = nlp.add_pipe("medspacy_context", config={"rules": None, "prune_on_target_overlap": True})
+        context.add(list(context_rules))
+        self._nlp = nlp
+        self.analyze = lru_cache(maxsize=cache_size)(self._analyze)
+
+    def _analyze(self, text: str) -> tuple[Mention, ...]:
+        if not text or not text.strip():
+            return ()
+        doc = self._nlp(text)
+        mentions: list[Mention] = []
+        for ent in doc.ents:
+            spec = self._targets.get(ent.label_)
+            if spec is None or (spec.exclude is not None and spec.exclude.search(text)):
+                continue
+            mention = Mention(
+                concept=spec.concept, text=ent.text, start=ent.start_char, end=ent.end_char,
+                sentence=ent.sent.text.strip(), negated=bool(ent._.is_negated),
+                historical=bool(ent._.is_historical), hypothetical=bool(ent._.is_hypothetical),
+                family=bool(ent._.is_family), possible=bool(ent._.is_uncertain))
+            mentions.append(mention)
+            for implied, when in spec.implies:
+                if when.search(ent.text):
+                    mentions.append(_replace_concept(mention, implied))
+        return tuple(mentions)
+
+
+def _replace_concept(mention: Mention, concept: str) -> Mention:
+    return Mention(concept=concept, text=mention.text, start=mention.start, end=mention.end,
+                   sentence=mention.sentence, negated=mention.negated, historical=mention.historical,
+                   hypothetical=mention.hypothetical, family=mention.family, possible=mention.possible)
+
+
+def parse_targets(raw: Mapping[str, Any], concepts: set[str]) -> list[TargetSpec]:
+    """The ``rules:`` mapping of text-rules.yaml -> specs; ``ValueError`` on a bad rule."""
+    specs = []
+    for concept, rule in raw.items():
+        where = f"text-rules.yaml: {concept}"
+        if concept not in concepts:
+            raise ValueError(f"{where}: unknown concept")
+        if not isinstance(rule, dict) or not isinstance(rule.get("patterns"), list) or not rule["patterns"]:
+            raise ValueError(f"{where}: needs a non-empty patterns list")
+        for pattern in rule["patterns"]:
+            _compile(pattern, where)
+        exclude = _compile(rule["exclude"], where) if rule.get("exclude") else None
+        implies = []
+        for item in rule.get("implies") or []:
+            if item.get("concept") not in concepts:
+                raise ValueError(f"{where}: implies unknown concept {item.get('concept')!r}")
+            implies.append((item["concept"], _compile(item["when"], where)))
+        specs.append(TargetSpec(concept, tuple(rule["patterns"]), exclude, tuple(implies)))
+    return specs
+
+
+def parse_context_rules(raw: Sequence[Mapping[str, Any]]) -> list[ConTextRule]:
+    """context-rules.yaml ``rules:`` -> ConTextRule objects (family member x verb phrases expanded)."""
+    rules: list[ConTextRule] = []
+    for i, row in enumerate(raw):
+        where = f"context-rules.yaml: rules[{i}]"
+        category, direction = row.get("category"), row.get("direction")
+        if category not in _CONTEXT_CATEGORIES or direction not in _DIRECTIONS:
+            raise ValueError(f"{where}: bad category {category!r} or direction {direction!r}")
+        literals = list(row.get("literals") or [])
+        for member in row.get("members") or []:
+            for verb in row.get("verbs") or []:
+                literals.append(f"{member}{verb}" if verb.startswith("'") else f"{member} {verb}")
+        if not literals:
+            raise ValueError(f"{where}: no literals")
+        rules.extend(ConTextRule(literal=str(lit), category=category, direction=direction) for lit in literals)
+    return rules
+
+
+def _compile(pattern: Any, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(str(pattern), re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"{where}: bad regular expression {pattern!r}: {exc}") from None
