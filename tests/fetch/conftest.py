@@ -261,6 +261,18 @@ class FaultServer:
         self.send(h, 200, {"resourceType": "Bundle", "type": "searchset",
                            "link": [{"relation": "next", "url": f"{self.url}{nxt}{sep}page={n + 1}"}]})
 
+    def _trickle(self, h: BaseHTTPRequestHandler) -> None:
+        """Headers at once, then one byte every 0.2 s: no single read ever times out."""
+        h.send_response(200)
+        h.send_header("Content-Type", "application/fhir+json")
+        h.send_header("Content-Length", "1000")
+        h.end_headers()
+        for _ in range(150):
+            if self.release.wait(0.2):
+                return
+            h.wfile.write(b" ")
+            h.wfile.flush()
+
     def _wrongid(self, h: BaseHTTPRequestHandler) -> None:
         """Reads answer someone else's resource."""
         m = re.search(r"/fhir/(Patient|Encounter)/", h.path)

@@ -51,6 +51,14 @@ def test_hanging_server_without_prefetch_answers_empty_cards_in_time(tight_serve
     assert unavailable and "timed out" in unavailable[-1]["keys"]["patient"]
 
 
+def test_trickling_server_is_cut_at_the_budget(tight_server, fault_server) -> None:
+    body = hook_request("leg-weakness", PID, EID, fault_server.base("trickle"), TOKEN)
+    r, took = _timed_call(tight_server.url, body)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"cards": []}
+    assert took < FAULT_BUDGET_MS / 1000 + MARGIN_S
+
+
 def test_hanging_server_with_data_at_hand_keeps_only_red_flag_cards(tight_server, fault_server) -> None:
     body = hook_request("leg-weakness", PID, EID, fault_server.base("hang"), TOKEN, _at_hand())
     r, took = _timed_call(tight_server.url, body)
