@@ -61,7 +61,8 @@ def free_port() -> int:
 class LiveServer:
     """A real ``cds-service serve`` process (gunicorn) on a loopback port."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1, log_path: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 1, log_path: Path | None = None,
+                 new_session: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -69,7 +70,8 @@ class LiveServer:
                "--port", str(self.port), "--workers", str(workers)]
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")} | env
         self._log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(cmd, env=full_env, stdout=self._log, stderr=self._log)
+        self.process = subprocess.Popen(cmd, env=full_env, stdout=self._log, stderr=self._log,
+                                        start_new_session=new_session)  # own group: killpg in tests
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 60.0) -> None:

@@ -47,3 +47,14 @@ def feedback_rows(storage: Storage) -> list[Any]:
 
 
 __all__ = ["event", "card", "accepted", "overridden", "count", "feedback_rows", "cards", "hook_calls", "feedback"]
+
+
+def vignette_call(reason: str = "both legs weak since yesterday and cannot pass urine") -> dict[str, Any]:
+    """An encounter-start call whose encounter reason should give red-flag cards."""
+    patient = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1970-01-01"}
+    encounter = {"resourceType": "Encounter", "id": "e1", "status": "in-progress",
+                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                 "subject": {"reference": "Patient/p1"}, "reasonCode": [{"text": reason}]}
+    return {"hook": "encounter-start", "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/u1", "patientId": "p1", "encounterId": "e1"},
+            "prefetch": {"patient": patient, "encounter": encounter}}

@@ -1,0 +1,147 @@
+"""Storage behind a real gunicorn server (several workers), on SQLite and PostgreSQL.
+
+Round trip (hook call -> card uuid -> feedback -> report), /metrics across workers,
+concurrency without lost rows or "database is locked", and durability of every
+acknowledged feedback post when the whole process group is SIGKILLed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
+
+from cds_service.cli import main
+from cds_service.storage import Storage
+from tests.conftest import LiveServer
+from tests.storage.helpers import accepted, count, feedback, feedback_rows, hook_calls, overridden, vignette_call
+
+FEEDBACK = "/cds-services/leg-weakness/feedback"
+
+
+def _env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return {"CDS_REQUIRE_AUTH": "false", "CDS_DATA_DIR": str(tmp_path / "data"), "CDS_DATABASE_URL": database_url}
+
+
+@pytest.fixture
+def storage(database_url: str) -> Iterator[Storage]:
+    store = Storage(database_url)
+    yield store
+    store.close()
+
+
+def _metric(url: str, name: str, **labels: str) -> float:
+    text = httpx.get(url + "/metrics").text
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def test_round_trip_and_metrics(tmp_path: Path, database_url: str, storage: Storage) -> None:
+    server = LiveServer(_env(tmp_path, database_url), workers=2, log_path=tmp_path / "server.log")
+    try:
+        assert _metric(server.url, "cds_hook_calls_total") == 0
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            answers = [http.post("/cds-services/leg-weakness", json=vignette_call()) for _ in range(4)]
+            assert [a.status_code for a in answers] == [200] * 4
+            assert http.post("/cds-services/leg-weakness", json={"hook": 1}).status_code == 400
+            all_cards = [c for a in answers for c in a.json()["cards"]]
+            shown = [c for c in all_cards if c.get("uuid")]
+            items = [overridden(shown[0]["uuid"] if shown else "card-from-elsewhere")]
+            with_suggestion = next((c for c in shown[1:] if c.get("suggestions")), None)
+            if with_suggestion is not None:
+                items.append(accepted(with_suggestion["uuid"], with_suggestion["suggestions"][0]["uuid"]))
+            posted = http.post(server.url + "/" + FEEDBACK, json={"feedback": items})  # //cds-services/... (sandbox)
+            assert posted.status_code == 200, posted.text
+            assert posted.json()["unknownCards"] == ([] if shown else ["card-from-elsewhere"])
+        # counters are summed over both workers' files
+        assert _metric(server.url, "cds_hook_calls_total", service="leg-weakness", status="200") == 4
+        assert _metric(server.url, "cds_hook_calls_total", service="leg-weakness", status="400") == 1
+        assert _metric(server.url, "cds_hook_call_duration_seconds_count", service="leg-weakness") == 5
+        assert _metric(server.url, "cds_cards_total") == len(all_cards)
+        assert _metric(server.url, "cds_feedback_total", outcome="overridden") == 1
+    finally:
+        server.stop()
+    assert count(storage, hook_calls) == 5  # audit rows flushed on graceful stop
+    assert shown, "the cauda equina vignette must give cards with a uuid for a real round trip"
+    assert {r["unknown_card"] for r in feedback_rows(storage)} == {False}
+    result = CliRunner().invoke(main, ["report", "--format", "json"], env={"CDS_DATABASE_URL": database_url})
+    report = json.loads(result.output)
+    assert sum(t["shown"] for t in report["topics"]) == len(all_cards)
+    assert sum(t["overridden"] for t in report["topics"]) == 1
+    assert sum(t["accepted"] for t in report["topics"]) == (1 if with_suggestion else 0)
+    assert report["services"][0]["calls"] == 5
+
+
+def test_concurrent_posts_and_calls_on_three_workers(tmp_path: Path, database_url: str, storage: Storage) -> None:
+    server = LiveServer(_env(tmp_path, database_url), workers=3, log_path=tmp_path / "server.log")
+    n_feedback, n_calls = 240, 60
+    try:
+        with httpx.Client(base_url=server.url, timeout=30,
+                          limits=httpx.Limits(max_connections=24)) as http:
+            def post_feedback(i: int) -> int:
+                body = {"feedback": [accepted(f"card-{i}", f"s-{i}"), accepted(f"card-{i}", f"s-{i}")]}
+                return http.post(FEEDBACK, json=body).status_code
+
+            def call(_: int) -> int:
+                return http.post("/cds-services/leg-weakness", json=vignette_call()).status_code
+
+            with ThreadPoolExecutor(24) as pool:
+                feedback_futures = [pool.submit(post_feedback, i) for i in range(n_feedback)]
+                call_futures = [pool.submit(call, i) for i in range(n_calls)]
+                statuses = [f.result() for f in feedback_futures + call_futures]
+        assert statuses == [200] * (n_feedback + n_calls)
+        assert count(storage, feedback) == n_feedback  # each batch repeated an item: stored once
+    finally:
+        server.stop()
+    assert "database is locked" not in server.log_text()
+    assert count(storage, hook_calls) == n_calls
+
+
+def test_every_acknowledged_feedback_survives_sigkill(tmp_path: Path, database_url: str, storage: Storage) -> None:
+    server = LiveServer(_env(tmp_path, database_url), workers=2, log_path=tmp_path / "server.log", new_session=True)
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def stream() -> None:
+        with httpx.Client(base_url=server.url, timeout=5) as http:
+            while not stop.is_set():
+                card = str(uuid.uuid4())
+                try:
+                    response = http.post(FEEDBACK, json={"feedback": [overridden(card)]})
+                except httpx.HTTPError:
+                    continue  # the server is gone: this post was never acknowledged
+                if response.status_code == 200:
+                    with lock:
+                        acknowledged.append(card)
+
+    threads = [threading.Thread(target=stream) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        while len(acknowledged) < 60:
+            stop.wait(0.02)
+        os.killpg(server.process.pid, signal.SIGKILL)  # master and workers, mid-stream
+        server.process.wait(10)
+        stop.wait(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+        server.stop()
+    stored = {r["card_uuid"] for r in feedback_rows(storage)}
+    assert len(acknowledged) >= 60
+    assert set(acknowledged) <= stored
