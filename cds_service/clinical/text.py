@@ -53,7 +53,7 @@ class TargetSpec:
     """The text rules of one concept."""
 
     concept: str
-    patterns: tuple[str, ...]
+    patterns: tuple[str | list[dict[str, Any]], ...]
     exclude: re.Pattern[str] | None = None
     implies: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
@@ -68,6 +68,8 @@ class TextEngine:
         nlp.tokenizer = create_medspacy_tokenizer(nlp)
         nlp.add_pipe("sentencizer", config={"punct_chars": _SENTENCE_ENDS})
         matcher = nlp.add_pipe("medspacy_target_matcher")
+        # At least one token pattern must exist (text-rules.yaml has some): spaCy warns
+        # about an empty token Matcher on every call otherwise.
         matcher.add([TargetRule(literal=spec.concept, category=spec.concept, pattern=pattern)
                      for spec in targets for pattern in spec.patterns])
         context = nlp.add_pipe("medspacy_context", config={"rules": None, "prune_on_target_overlap": True})
@@ -112,7 +114,11 @@ def parse_targets(raw: Mapping[str, Any], concepts: set[str]) -> list[TargetSpec
         if not isinstance(rule, dict) or not isinstance(rule.get("patterns"), list) or not rule["patterns"]:
             raise ValueError(f"{where}: needs a non-empty patterns list")
         for pattern in rule["patterns"]:
-            _compile(pattern, where)
+            if isinstance(pattern, list):  # a spaCy token pattern
+                if not pattern or not all(isinstance(t, dict) for t in pattern):
+                    raise ValueError(f"{where}: a token pattern must be a list of mappings")
+            else:
+                _compile(pattern, where)
         exclude = _compile(rule["exclude"], where) if rule.get("exclude") else None
         implies = []
         for item in rule.get("implies") or []:
@@ -131,6 +137,13 @@ def parse_context_rules(raw: Sequence[Mapping[str, Any]]) -> list[ConTextRule]:
         category, direction = row.get("category"), row.get("direction")
         if category not in _CONTEXT_CATEGORIES or direction not in _DIRECTIONS:
             raise ValueError(f"{where}: bad category {category!r} or direction {direction!r}")
+        if row.get("pattern") is not None:  # one spaCy token pattern, named by `literal`
+            pattern = row["pattern"]
+            if not isinstance(pattern, list) or not all(isinstance(t, dict) for t in pattern):
+                raise ValueError(f"{where}: pattern must be a list of token mappings")
+            rules.append(ConTextRule(literal=str(row.get("literal", "pattern")), category=category,
+                                     direction=direction, pattern=pattern))
+            continue
         literals = list(row.get("literals") or [])
         for member in row.get("members") or []:
             for verb in row.get("verbs") or []:
