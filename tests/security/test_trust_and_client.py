@@ -4,15 +4,18 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import subprocess
-import sys
+import os
+from dataclasses import dataclass
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from click.testing import CliRunner
+
 from cds_service import Settings, create_app
+from cds_service.cli import main
 from cds_service.client import generate_key, public_jwks, sign_token
 from cds_service.errors import AuthenticationError, ConfigurationError
 from cds_service.http.auth import TokenVerifier
@@ -117,32 +120,51 @@ def test_auth_off_warns_at_start_and_on_every_call(tmp_path: Path, caplog: pytes
     assert [r for r in caplog.records if r.getMessage() == "auth-disabled"]
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cds_service", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+@dataclass
+class _Result:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-@pytest.mark.parametrize("alg, style", [("ES384", "sandbox"), ("RS384", "epic")])
-def test_readme_round_trip(tmp_path: Path, alg: str, style: str) -> None:
-    """keygen -> trust file naming the jwks file -> serve -> send (a Bundle and a hook request)."""
-    made = _cli("client", "keygen", "--alg", alg, "--out", "key.json", "--jwks-out", "jwks.json", cwd=tmp_path)
-    assert made.returncode == 0, made.stderr
-    assert "d" not in json.loads((tmp_path / "jwks.json").read_text())["keys"][0]
-    (tmp_path / "trust.yaml").write_text("clients:\n  - issuer: https://ehr.example.org\n    jwks_file: jwks.json\n")
+def _cli(*args: str, cwd: Path) -> _Result:
+    """Run ``cds-service ARGS`` in ``cwd`` through click, in this process (no interpreter start-up)."""
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(previous)
+    return _Result(result.exit_code, result.stdout, result.stderr)
+
+
+def test_readme_round_trip(tmp_path: Path) -> None:
+    """keygen -> trust file naming the jwks file -> serve -> send: a Bundle sandbox-style (ES384),
+    a hook request Epic-style (RS384)."""
+    for alg in ("ES384", "RS384"):
+        made = _cli("client", "keygen", "--alg", alg, "--out", f"{alg}.json", "--jwks-out", f"{alg}-jwks.json",
+                    cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        assert "d" not in json.loads((tmp_path / f"{alg}-jwks.json").read_text())["keys"][0]
+    (tmp_path / "trust.yaml").write_text(
+        "clients:\n  - issuer: https://ehr.example.org\n    jwks_file: ES384-jwks.json\n"
+        "  - issuer: https://epic.example.org\n    jwks_file: RS384-jwks.json\n")
     server = LiveServer({"CDS_TRUST_FILE": str(tmp_path / "trust.yaml"), "CDS_DATA_DIR": str(tmp_path / "data")},
                         log_path=tmp_path / "server.log")
     try:
         url = f"{server.url}/cds-services/leg-weakness"
-        bundle = next((DATA / "fhir" / "synthea" / "generated-sample-data-r4").glob("*.json"))
+        bundle = min((DATA / "fhir" / "synthea" / "generated-sample-data-r4").glob("*.json"),
+                     key=lambda p: p.stat().st_size)  # the smallest real Synthea Bundle
         (tmp_path / "request.json").write_bytes(hook_body())
-        for file in (str(bundle), "request.json"):
-            sent = _cli("client", "send", "--key", "key.json", "--iss", "https://ehr.example.org",
-                        "--style", style, "--url", url, file, cwd=tmp_path)
+        for alg, issuer, style, file in [("ES384", "https://ehr.example.org", "sandbox", str(bundle)),
+                                         ("RS384", "https://epic.example.org", "epic", "request.json")]:
+            sent = _cli("client", "send", "--key", f"{alg}.json", "--iss", issuer, "--style", style,
+                        "--url", url, file, cwd=tmp_path)
             assert sent.returncode == 0, sent.stderr + sent.stdout
             assert "cards" in json.loads(sent.stdout)
         unsigned = httpx.post(url, content=hook_body(), headers={"Content-Type": "application/json"})
         assert unsigned.status_code == 401
-        key = json.loads((tmp_path / "key.json").read_text())
-        assert key["d"] not in server.log_text()
+        for alg in ("ES384", "RS384"):
+            assert json.loads((tmp_path / f"{alg}.json").read_text())["d"] not in server.log_text()
     finally:
         server.stop()
