@@ -173,14 +173,17 @@ def run_level(url: str, bodies: list[bytes], concurrency: int, total: int) -> di
 
 
 def parse_times(bodies: list[bytes], rounds: int = 5) -> tuple[float, float]:
-    """(median, max) milliseconds to merely ``json.loads`` one request body."""
+    """(p50, p99) milliseconds to merely ``json.loads`` one request body; per body, the best of
+    ``rounds`` tries (so a stray GC pause or a busy core does not count as parsing)."""
     times = []
-    for _ in range(rounds):
-        for body in bodies:
+    for body in bodies:
+        best = float("inf")
+        for _ in range(rounds):
             started = time.perf_counter()
             json.loads(body)
-            times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), max(times)
+            best = min(best, (time.perf_counter() - started) * 1000)
+        times.append(best)
+    return statistics.median(times), percentile(times, 0.99)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -205,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             server.close()
     sizes = sorted(len(b) for b in bodies)
-    p50_parse, max_parse = parse_times(bodies)
+    p50_parse, p99_parse = parse_times(bodies)
     print(f"{len(bodies)} Synthea patients; request bodies {sizes[0] // 1024}-{sizes[-1] // 1024} KiB "
           f"(median {statistics.median(sizes) / 1024:.0f} KiB); server: {args.workers} workers x "
           f"{args.threads} threads, auth off, loopback\n")
@@ -214,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
         print(f"| {r['concurrency']} | {r['requests']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['rps']:.1f} | {statuses} |")
-    print(f"\njson.loads of the same bodies (client side, no HTTP): median {p50_parse:.2f} ms, max {max_parse:.2f} ms")
+    print(f"\njson.loads of the same bodies (in this process, no HTTP): p50 {p50_parse:.2f} ms, "
+          f"p99 {p99_parse:.2f} ms")
 
 
 if __name__ == "__main__":
