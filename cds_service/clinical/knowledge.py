@@ -145,7 +145,8 @@ def _build(root: Any) -> Knowledge:
     targets = parse_targets(text_doc["rules"], set(concepts))
     context_doc = _mapping(load_data(root, "context-rules.yaml"), "context-rules.yaml")
     _source_ids(context_doc, sources, "context-rules.yaml")
-    engine = TextEngine(targets, parse_context_rules(context_doc["rules"]))
+    attributes = frozenset(c.id for c in concepts.values() if c.attribute_of)
+    engine = TextEngine(targets, parse_context_rules(context_doc["rules"]), attributes)
 
     red_flags = tuple(_parse_red_flag(r, known, sources)
                       for r in load_data(root, "red-flags.yaml")["rules"])

@@ -62,7 +62,13 @@ class TextEngine:
     """Builds the medspaCy pipeline once; ``analyze(text)`` is cached by text."""
 
     def __init__(self, targets: Sequence[TargetSpec], context_rules: Sequence[ConTextRule],
-                 cache_size: int = 4096) -> None:
+                 attributes: frozenset[str] = frozenset(), cache_size: int = 4096) -> None:
+        # Onset/course cues ("over 3 days", "worse every day") often overlap the weakness
+        # phrase itself, and spaCy entities cannot overlap, so they are found by a plain
+        # regex pass; the caller keeps them only beside an unnegated anchor mention.
+        self._attributes = [(t.concept, re.compile(p, re.IGNORECASE)) for t in targets
+                            if t.concept in attributes for p in t.patterns if isinstance(p, str)]
+        targets = [t for t in targets if t.concept not in attributes]
         self._targets = {t.concept: t for t in targets}
         nlp = spacy.blank("en")
         nlp.tokenizer = create_medspacy_tokenizer(nlp)
@@ -95,6 +101,10 @@ class TextEngine:
             for implied, when in spec.implies:
                 if when.search(ent.text):
                     mentions.append(_replace_concept(mention, implied))
+        for concept, pattern in self._attributes:
+            for match in pattern.finditer(text):
+                mentions.append(Mention(concept=concept, text=match.group(0), start=match.start(),
+                                        end=match.end(), sentence=text))
         return tuple(mentions)
 
 
@@ -148,8 +158,8 @@ def parse_context_rules(raw: Sequence[Mapping[str, Any]]) -> list[ConTextRule]:
         for member in row.get("members") or []:
             for verb in row.get("verbs") or []:
                 literals.append(f"{member}{verb}" if verb.startswith("'") else f"{member} {verb}")
-        if not literals:
-            raise ValueError(f"{where}: no literals")
+        if not literals or not all(isinstance(lit, str) for lit in literals):
+            raise ValueError(f"{where}: literals must be non-empty strings (quote YAML words such as \"no\")")
         rules.extend(ConTextRule(literal=str(lit), category=category, direction=direction) for lit in literals)
     return rules
 
