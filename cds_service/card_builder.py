@@ -427,6 +427,7 @@ class _Builder:
     options: CardOptions
     call: CallContext
     done: Mapping[str, DoneOrder]
+    proposed: set[str] = field(default_factory=set)  # orders a red-flag card already proposes
 
     # ----- red flags
 
@@ -443,6 +444,7 @@ class _Builder:
         orders = [self.library.orders[o] for o in template.orders if o in self.library.orders]
         suggestions = self.suggestions(orders, template.priority, triggers, reason_text, template.recommended,
                                        template.selection)
+        self.proposed.update(o.id for o in orders if o.id not in self.done)
         lines = [f"**{reason_text}.** " + ("Confirm the findings below, then act."
                                            if possible else "Act now: see the action and time target below."),
                  "", self.why_line(triggers), "", "**Triggering findings**"]
@@ -477,7 +479,10 @@ class _Builder:
             if not test.only_if_differential or differential_ids & set(test.only_if_differential):
                 chosen.append(order)
         suggestions = self.suggestions(chosen, "routine", complaint, "Leg weakness", None, "any")
-        lines += self.done_lines(chosen) + self.code_lines(chosen)
+        elsewhere = [o.text for o in chosen if o.id in self.proposed]
+        if elsewhere:
+            lines += ["", f"**Proposed on the red-flag card (not repeated here):** {'; '.join(elsewhere)}"]
+        lines += self.done_lines(chosen) + self.code_lines([o for o in chosen if o.id not in self.proposed])
         cited = _unique(template.sources + template.history_sources + template.exam_sources
                         + template.imaging_sources + tuple(s for t in template.tests for s in t.sources))
         lines += ["", self.sources_line(cited), "", f"_{self.library.caveat}_"]
@@ -594,7 +599,7 @@ class _Builder:
             return []  # a ServiceRequest needs a subject
         out = []
         for order in orders:
-            if order.id in self.done:
+            if order.id in self.done or order.id in self.proposed:
                 continue
             suggestion: dict[str, Any] = {
                 "label": f"Order {order.text} ({priority})",

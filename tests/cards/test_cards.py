@@ -262,3 +262,19 @@ def test_imaging_study_and_procedure_count_as_done() -> None:
 def test_clock_is_the_call_clock() -> None:
     resource = _resources(_card(weakness_findings(), "leg-weakness-workup"))[0]
     assert resource["authoredOn"] == NOW.isoformat(timespec="seconds")
+
+
+def test_workup_does_not_repeat_orders_a_red_flag_card_proposes() -> None:
+    cards = cards_for(weakness_findings(red_flag("spinal-infection")))
+    infection, workup = (next(c for c in cards if c["source"]["topic"]["code"] == t)
+                         for t in ("red-flag-spinal-infection", "leg-weakness-workup"))
+    assert {"Full blood count (CBC)", "C-reactive protein", "ESR"} <= _order_texts(infection)
+    assert not {"Full blood count (CBC)", "C-reactive protein", "ESR"} & _order_texts(workup)
+    assert "Proposed on the red-flag card" in workup["detail"]
+    assert {r["priority"] for r in _resources(infection)} == {"stat"}
+
+
+def test_every_uuid_in_a_response_is_unique() -> None:
+    cards = cards_for(weakness_findings(*(red_flag(r) for r in RED_FLAG_TRIGGERS)))
+    ids = [c["uuid"] for c in cards] + [s["uuid"] for c in cards for s in c.get("suggestions", [])]
+    assert len(ids) == len(set(ids)) > 20

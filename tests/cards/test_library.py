@@ -1,0 +1,58 @@
+"""The card data itself: every code cites the clinical reference, every source has a URL, bad data stops start-up."""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from cds_service.card_builder import CardLibrary, _check_library
+from cds_service.errors import ConfigurationError
+
+from ..conftest import SHARED
+
+REFERENCE = SHARED / "docs" / "clinical-reference.md"
+
+
+def _reference_text() -> str:
+    if not REFERENCE.exists():
+        pytest.skip(f"{REFERENCE} is not available")
+    return REFERENCE.read_text(encoding="utf-8")
+
+
+def test_every_code_is_in_the_clinical_reference_with_a_status(library: CardLibrary) -> None:
+    text = _reference_text()
+    codes = list(library.all_codes())
+    assert len(codes) > 20
+    for code in codes:
+        assert re.search(rf"(?<![\d-]){re.escape(code.code)}(?![\d-])", text), f"{code.code} not in the reference"
+        assert code.status in ("V", "S") and code.code_source.startswith("clinical-reference")
+        if code.is_cpt:
+            assert code.status == "S", "CPT is secondary-source only"
+
+
+def test_every_source_is_a_reference_source_with_an_https_url(library: CardLibrary) -> None:
+    text = _reference_text()
+    for sid, source in library.sources.items():
+        assert re.search(rf"^\| {sid} \|", text, flags=re.M), f"{sid} is not in the reference's source list"
+        assert source.url.startswith("https://") and source.title
+
+
+def test_library_check_rejects_bad_data(library: CardLibrary) -> None:
+    _check_library(library)  # the shipped data passes
+    red = library.red_flags["red-flag-stroke"]
+    cases = {
+        "long summary": dataclasses.replace(red, summary="x" * 140),
+        "unknown source": dataclasses.replace(red, sources=("S999",)),
+        "unknown order": dataclasses.replace(red, orders=("pet-scan",)),
+        "bad indicator": dataclasses.replace(red, indicator="hard-stop"),
+    }
+    for what, bad in cases.items():
+        broken = dataclasses.replace(library, red_flags={**library.red_flags, red.topic: bad})
+        with pytest.raises(ConfigurationError):
+            _check_library(broken)
+        assert what
+    mri = library.orders["mri-lumbar"]
+    unverified = dataclasses.replace(mri, codes=(dataclasses.replace(mri.codes[0], status="U"),))
+    with pytest.raises(ConfigurationError, match="V or S only"):
+        _check_library(dataclasses.replace(library, orders={**library.orders, "mri-lumbar": unverified}))
