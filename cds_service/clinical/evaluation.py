@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from ..errors import ConfigurationError
 from ..fhir.record import RecordBuilder
 from ..resources import data_root
 from .findings import detect_findings
 from .knowledge import Knowledge
-from .model import Findings
+from .model import Course, Findings, Onset
 
 #: The card topics the service can answer with (the contract with the card builder).
 WORKUP_TOPIC = "leg-weakness-workup"
@@ -57,6 +57,8 @@ class Expectation:
     differential: frozenset[str] = frozenset()
     leg_weakness: bool | None = None
     laterality: str | None = None
+    onset: str | None = None
+    course: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ def parse_vignette(raw: Any, origin: str = "") -> Vignette:
 def _parse_expectation(raw: Any, where: str, *, forbidding: bool) -> Expectation:
     if not isinstance(raw, dict):
         raise ConfigurationError(f"{where}: must be an object")
-    unknown = set(raw) - {"topics", "red_flags", "differential", "leg_weakness", "laterality"}
+    unknown = set(raw) - {"topics", "red_flags", "differential", "leg_weakness", "laterality", "onset", "course"}
     if unknown:
         raise ConfigurationError(f"{where}: unknown fields {sorted(unknown)}")
     topics = set(_strings(raw.get("topics", []), where + ".topics"))
@@ -220,9 +222,14 @@ def _parse_expectation(raw: Any, where: str, *, forbidding: bool) -> Expectation
     laterality = raw.get("laterality")
     if laterality not in (None, "left", "right", "bilateral", "unspecified"):
         raise ConfigurationError(f"{where}: unknown laterality {laterality!r}")
+    onset, course = raw.get("onset"), raw.get("course")
+    if onset not in (None, *get_args(Onset)) or course not in (None, *get_args(Course)):
+        raise ConfigurationError(f"{where}: unknown onset {onset!r} or course {course!r}")
+    if forbidding and (laterality or onset or course):
+        raise ConfigurationError(f"{where}: laterality, onset and course belong under expect")
     return Expectation(topics=frozenset(topics), red_flags=frozenset(flags),
                        differential=frozenset(_strings(raw.get("differential", []), where + ".differential")),
-                       leg_weakness=weakness, laterality=laterality)
+                       leg_weakness=weakness, laterality=laterality, onset=onset, course=course)
 
 
 def _strings(value: Any, where: str) -> list[str]:
@@ -256,6 +263,10 @@ def _compare(vignette: Vignette, findings: Findings, topics: frozenset[str]) -> 
         yield f"leg_weakness is {findings.leg_weakness}, expected {expect.leg_weakness}"
     if expect.laterality is not None and findings.laterality != expect.laterality:
         yield f"laterality is {findings.laterality!r}, expected {expect.laterality!r}"
+    if expect.onset is not None and findings.onset != expect.onset:
+        yield f"onset is {findings.onset!r}, expected {expect.onset!r}"
+    if expect.course is not None and findings.course != expect.course:
+        yield f"course is {findings.course!r}, expected {expect.course!r}"
     for entry in sorted(expect.differential - differential):
         yield f"differential lacks {entry} (has {sorted(differential)})"
     for entry in sorted(forbid.differential & differential):

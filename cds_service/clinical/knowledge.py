@@ -108,17 +108,26 @@ class Knowledge:
 
 @cache
 def load_knowledge() -> Knowledge:
-    """Load and check every knowledge file once.
+    """The packaged knowledge base, loaded and checked once per process.
+
+    Raises:
+        ConfigurationError: see ``load_knowledge_from``.
+    """
+    return load_knowledge_from(knowledge_root())
+
+
+def load_knowledge_from(folder: Any) -> Knowledge:
+    """Load and check every knowledge file in ``folder`` (a Traversable or Path).
 
     Raises:
         ConfigurationError: a file is missing, malformed, or refers to an unknown concept,
             source or code system.
     """
     try:
-        return _build(knowledge_root())
+        return _build(folder)
     except ConfigurationError:
         raise
-    except (ValueError, KeyError, TypeError, OSError) as exc:
+    except (ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
         raise ConfigurationError(f"clinical knowledge is invalid: {exc}") from None
 
 
