@@ -47,9 +47,20 @@ def read_json(request: Request, max_bytes: int) -> Any:
     if length is not None and length > max_bytes:
         raise PayloadTooLargeError(f"body of {length} bytes is over the limit of {max_bytes}")
     raw = request.get_data(cache=True)
-    if len(raw) > max_bytes:
+    if len(raw) > max_bytes or (length is None and len(raw) == max_bytes and _more_input(request)):
         raise PayloadTooLargeError(f"body is over the limit of {max_bytes} bytes")
     return parse_json(raw)
+
+
+def _more_input(request: Request) -> bool:
+    """Whether a chunked body goes on past what was read.
+
+    Without a Content-Length, Werkzeug stops reading at ``MAX_CONTENT_LENGTH`` and
+    returns the body cut short without an error; one more byte from the server's
+    input stream tells a body of exactly the limit from a longer one.
+    """
+    stream = request.environ.get("wsgi.input")
+    return bool(stream is not None and stream.read(1))
 
 
 def parse_json(raw: bytes) -> Any:

@@ -199,6 +199,34 @@ def test_body_over_limit_is_413(small_server: LiveServer) -> None:
     assert ok.status_code == 200, ok.text
 
 
+def test_chunked_body_over_limit_is_413(small_server: LiveServer) -> None:
+    """Without Content-Length the limit must still hold while the body is read."""
+    body = encounter_start()
+    body["extension"] = {"org.example.padding": "x" * 4000}
+    raw = json.dumps(body).encode()
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(raw), 512):
+            yield raw[start:start + 512]
+
+    response = httpx.post(f"{small_server.url}/cds-services/{ES}", content=chunks(),
+                          headers={"Content-Type": "application/json"}, timeout=30)
+    assert response.status_code == 413
+    assert assert_json(response)["error"] == "payload-too-large"
+
+
+def test_chunked_body_of_exactly_the_limit_is_read_whole(small_server: LiveServer) -> None:
+    body = encounter_start()
+    body["extension"] = {"org.example.padding": ""}
+    padding = 2048 - len(json.dumps(body).encode())
+    body["extension"]["org.example.padding"] = "x" * padding
+    raw = json.dumps(body).encode()
+    assert len(raw) == 2048
+    response = httpx.post(f"{small_server.url}/cds-services/{ES}", content=iter([raw[:1000], raw[1000:]]),
+                          headers={"Content-Type": "application/json"}, timeout=30)
+    assert response.status_code == 200, response.text
+
+
 # ---------------------------------------------------------------- prefetch semantics
 
 def test_missing_required_prefetch_without_fhir_server_is_412(http: httpx.Client) -> None:
