@@ -72,6 +72,7 @@ def run(settings: Settings, host: str, port: int, workers: int, threads: int) ->
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
-        "limit_request_field_size": 16384,
+        # room for a token of CDS_MAX_TOKEN_BYTES, so the app (not gunicorn) refuses bigger ones
+        "limit_request_field_size": max(16384, settings.max_token_bytes + 64),
     }
     _Gunicorn(settings, options).run()
