@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
+import yaml
+
 from ..errors import ConfigurationError
 from ..resources import knowledge_root, load_data
 from .codes import CodeEntry, CodeSet, parse_code_entries
@@ -127,7 +129,7 @@ def load_knowledge_from(folder: Any) -> Knowledge:
         return _build(folder)
     except ConfigurationError:
         raise
-    except (ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, OSError, AttributeError, yaml.YAMLError) as exc:
         raise ConfigurationError(f"clinical knowledge is invalid: {exc}") from None
 
 

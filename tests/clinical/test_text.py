@@ -1,0 +1,79 @@
+"""The medspaCy text layer: target phrasings, traps, and ConText status (rows are data)."""
+from __future__ import annotations
+
+import pytest
+
+from cds_service.clinical.knowledge import Knowledge, load_knowledge
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> Knowledge:
+    return load_knowledge()
+
+
+def present(knowledge: Knowledge, text: str) -> set[str]:
+    return {m.concept for m in knowledge.text.analyze(text) if m.is_present}
+
+
+LEG_WEAKNESS = [
+    "my legs give out", "legs giving way on the stairs", "knees buckling", "can't climb stairs anymore",
+    "left foot drop", "dragging my right leg", "weak legs", "BLE weakness",
+    "4/5 strength in left ankle dorsiflexion", "weakness in both legs", "paraparesis",
+    "both legs have slowly become weaker", "suddenly could not move the right leg",
+]
+
+
+@pytest.mark.parametrize("text", LEG_WEAKNESS)
+def test_leg_weakness_phrasings(knowledge: Knowledge, text: str) -> None:
+    assert "leg-weakness" in present(knowledge, text)
+
+
+@pytest.mark.parametrize("text,absent", [
+    ("weak urine stream", "leg-weakness"),
+    ("saddle sore after a ride", "saddle-anaesthesia"),
+    ("right arm weakness", "leg-weakness"),
+    ("weak grip in the right hand", "leg-weakness"),
+    ("heat stroke last summer", "stroke"),
+    ("prediabetes", "diabetes"),
+    ("benign neoplasm of skin", "cancer"),
+])
+def test_traps(knowledge: Knowledge, text: str, absent: str) -> None:
+    assert absent not in present(knowledge, text)
+
+
+@pytest.mark.parametrize("text,concept,flag", [
+    ("denies leg weakness", "leg-weakness", "negated"),
+    ("denies fever, incontinence or saddle numbness", "fever", "negated"),
+    ("denies fever, incontinence or saddle numbness", "bladder-dysfunction", "negated"),
+    ("denies fever, incontinence or saddle numbness", "saddle-anaesthesia", "negated"),
+    ("no history of cancer", "cancer", "negated"),
+    ("return if leg weakness or incontinence develops", "leg-weakness", "hypothetical"),
+    ("return if leg weakness or incontinence develops", "bladder-dysfunction", "hypothetical"),
+    ("mother had multiple sclerosis", "multiple-sclerosis", "family"),
+    ("history of breast cancer", "cancer", "historical"),
+    ("r/o cauda equina", "cauda-equina-syndrome", "possible"),
+    ("back pain, ?cauda equina", "cauda-equina-syndrome", "possible"),
+])
+def test_context_flags(knowledge: Knowledge, text: str, concept: str, flag: str) -> None:
+    mentions = [m for m in knowledge.text.analyze(text) if m.concept == concept]
+    assert mentions and all(getattr(m, flag) for m in mentions)
+
+
+def test_termination_affirms_after_but(knowledge: Knowledge) -> None:
+    mentions = {m.concept: m for m in knowledge.text.analyze("no back pain but weak legs")}
+    assert mentions["back-pain"].negated
+    assert mentions["leg-weakness"].is_present
+
+
+def test_family_needs_a_clinical_verb(knowledge: Knowledge) -> None:
+    assert "leg-weakness" in present(knowledge, "brought in by his daughter, weak legs")
+
+
+def test_mentions_quote_the_exact_span(knowledge: Knowledge) -> None:
+    text = "Sudden weakness in left arm and leg"
+    for mention in knowledge.text.analyze(text):
+        assert text[mention.start:mention.end] == mention.text
+
+
+def test_analysis_is_cached(knowledge: Knowledge) -> None:
+    assert knowledge.text.analyze("weak legs") is knowledge.text.analyze("weak legs")
