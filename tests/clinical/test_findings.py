@@ -1,0 +1,204 @@
+"""detect_findings on small FHIR records built with RecordBuilder (no HTTP, no Flask)."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from cds_service.clinical.findings import detect_findings
+from cds_service.clinical.knowledge import Knowledge, load_knowledge
+from cds_service.clinical.model import Findings
+from cds_service.fhir.record import RecordBuilder
+
+TODAY = date(2026, 11, 24)
+SCT = "http://snomed.info/sct"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+
+
+@pytest.fixture(scope="module")
+def knowledge() -> Knowledge:
+    return load_knowledge()
+
+
+def patient(birth: str = "1970-05-01", gender: str = "female") -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": "p1", "birthDate": birth, "gender": gender}
+
+
+def encounter(reason: str | None = None, coding: list[dict[str, str]] | None = None,
+              **extra: Any) -> dict[str, Any]:
+    enc: dict[str, Any] = {"resourceType": "Encounter", "id": "e1", "status": "in-progress",
+                           "class": {"code": "AMB"}, "subject": {"reference": "Patient/p1"},
+                           "period": {"start": "2026-11-24T09:00:00Z"}, **extra}
+    if reason or coding:
+        enc["reasonCode"] = [{**({"text": reason} if reason else {}), **({"coding": coding} if coding else {})}]
+    return enc
+
+
+def condition(cid: str, system: str, code: str, display: str, *, clinical: str = "active",
+              verification: str = "confirmed", onset: str = "2026-11-24", this_encounter: bool = True,
+              text: str | None = None) -> dict[str, Any]:
+    cond: dict[str, Any] = {
+        "resourceType": "Condition", "id": cid, "subject": {"reference": "Patient/p1"},
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                       "code": clinical}]},
+        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                           "code": verification}]},
+        "code": {"coding": [{"system": system, "code": code, "display": display}], **({"text": text} if text else {})},
+        "onsetDateTime": onset,
+    }
+    if this_encounter:
+        cond["encounter"] = {"reference": "Encounter/e1"}
+    return cond
+
+
+def observation(oid: str, code: str, **value: Any) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": oid, "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": code}]}, "subject": {"reference": "Patient/p1"},
+            "encounter": {"reference": "Encounter/e1"}, "effectiveDateTime": "2026-11-24T09:10:00Z", **value}
+
+
+def medication(mid: str, text: str, status: str = "active") -> dict[str, Any]:
+    return {"resourceType": "MedicationRequest", "id": mid, "status": status, "intent": "order",
+            "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": {"text": text}}
+
+
+def findings(knowledge: Knowledge, *resources: dict[str, Any]) -> Findings:
+    builder = RecordBuilder(keep={"Observation": knowledge.is_relevant_observation})
+    builder.add("bundle", {"resourceType": "Bundle", "type": "collection",
+                           "entry": [{"resource": r} for r in resources]})
+    return detect_findings(builder.build(), knowledge, TODAY)
+
+
+def flags(result: Findings) -> set[str]:
+    return {f.id for f in result.red_flags}
+
+
+def test_reason_text_gives_weakness_with_exact_evidence(knowledge: Knowledge) -> None:
+    result = findings(knowledge, patient(), encounter("Weakness in the left leg for 3 days"))
+    assert result.leg_weakness and result.laterality == "left" and result.onset == "subacute"
+    evidence = result.complaint[0].evidence[0]
+    assert (evidence.resource_type, evidence.resource_id, evidence.element) == ("Encounter", "e1", "reasonCode[0].text")
+    assert evidence.text == "Weakness in the left leg"
+
+
+def test_coded_reason_and_laterality_from_the_code(knowledge: Knowledge) -> None:
+    result = findings(knowledge, patient(), encounter(coding=[
+        {"system": SCT, "code": "16018431000119109", "display": "Paresis of right lower limb (finding)"}]))
+    assert result.leg_weakness and result.laterality == "right"
+    assert result.complaint[0].evidence[0].code == "16018431000119109"
+
+
+def test_reason_reference_is_resolved(knowledge: Knowledge) -> None:
+    cond = condition("c1", ICD, "G83.4", "Cauda equina syndrome", this_encounter=False, onset="2020-01-01")
+    result = findings(knowledge, patient(), encounter(reasonReference=[{"reference": "Condition/c1"}]), cond)
+    assert "cauda-equina" in flags(result)
+
+
+def test_resolved_and_refuted_conditions_are_not_todays_complaint(knowledge: Knowledge) -> None:
+    resolved = condition("c1", SCT, "102568007", "Paresis of lower extremity (finding)", clinical="resolved")
+    refuted = condition("c2", ICD, "G83.4", "Cauda equina syndrome", verification="refuted")
+    result = findings(knowledge, patient(), encounter(), resolved, refuted)
+    assert not result.leg_weakness and not result.red_flags
+
+
+def test_longstanding_paraplegia_on_the_problem_list_is_not_a_new_complaint(knowledge: Knowledge) -> None:
+    old = condition("c1", ICD, "G82.21", "Paraplegia, complete", onset="2009-03-01", this_encounter=False)
+    uti = condition("c2", SCT, "386661006", "Fever (finding)")
+    result = findings(knowledge, patient(), encounter(), old, uti)
+    assert not result.leg_weakness
+    assert not result.red_flags
+
+
+def test_recent_problem_list_item_counts(knowledge: Knowledge) -> None:
+    recent = condition("c1", ICD, "M21.372", "Foot drop, left foot", onset="2026-11-20", this_encounter=False)
+    result = findings(knowledge, patient(), encounter(), recent)
+    assert result.leg_weakness and result.laterality == "left"
+
+
+def test_old_icd_codes_still_match(knowledge: Knowledge) -> None:
+    back = condition("c1", ICD, "M54.5", "Low back pain")
+    ms = condition("c2", ICD, "G35", "Multiple sclerosis", onset="2015-01-01", this_encounter=False)
+    result = findings(knowledge, patient("1995-01-01"), encounter("weak legs"), back, ms)
+    assert "back-pain" in {f.concept for f in result.complaint}
+    assert "multiple-sclerosis" in {f.concept for f in result.risk_factors}
+    assert result.differential[0].id == "multiple-sclerosis"
+
+
+def test_chief_complaint_observation_and_fever_in_fahrenheit(knowledge: Knowledge) -> None:
+    cc = observation("o1", "8661-1", valueString="back pain and weak legs")
+    temp = observation("o2", "8310-5", valueQuantity={"value": 101.3, "unit": "degF", "code": "[degF]",
+                                                      "system": "http://unitsofmeasure.org"})
+    result = findings(knowledge, patient(), encounter(), cc, temp)
+    assert result.leg_weakness
+    assert "spinal-infection" in flags(result)
+    fever = next(f for f in result.risk_factors if f.concept == "fever")
+    assert fever.evidence[0].value == "101.3 degF"
+
+
+def test_temperature_below_threshold_is_not_fever(knowledge: Knowledge) -> None:
+    cc = observation("o1", "8661-1", valueString="back pain and weak legs")
+    temp = observation("o2", "8331-1", valueQuantity={"value": 37.9, "unit": "Cel"})
+    assert "spinal-infection" not in flags(findings(knowledge, patient(), encounter(), cc, temp))
+
+
+def test_irrelevant_observations_are_skipped_before_validation(knowledge: Knowledge) -> None:
+    assert not knowledge.is_relevant_observation({"code": {"coding": [{"system": LOINC, "code": "29463-7"}]}})
+    assert knowledge.is_relevant_observation({"code": {"coding": [{"system": LOINC, "code": "8310-5"}]}})
+    assert (LOINC, "8661-1") in knowledge.observation_codes()
+
+
+def test_medications_by_ingredient_active_and_systemic_only(knowledge: Knowledge) -> None:
+    result = findings(knowledge, patient(), encounter("back pain"),
+                      medication("m1", "Hydrocortisone 10 MG/ML Topical Cream"),
+                      medication("m2", "Warfarin Sodium 5 MG Oral Tablet", status="stopped"),
+                      medication("m3", "prednisone 5 MG Oral Tablet"))
+    risks = {f.concept for f in result.risk_factors}
+    assert "systemic-steroids" in risks and "anticoagulant" not in risks
+
+
+def test_cancer_history_counts_for_cord_compression(knowledge: Knowledge) -> None:
+    old_cancer = condition("c1", SCT, "363346000", "Malignant neoplastic disease (disorder)",
+                           clinical="resolved", onset="2012-01-01", this_encounter=False)
+    result = findings(knowledge, patient(), encounter("new back pain, legs feel weak"), old_cancer)
+    assert "cord-compression" in flags(result)
+    negated = findings(knowledge, patient(), encounter("legs feel weak, no history of cancer"))
+    assert "cord-compression" not in flags(negated)
+
+
+def test_possible_ces_reads_as_a_checklist(knowledge: Knowledge) -> None:
+    result = findings(knowledge, patient(), encounter("low back pain, r/o cauda equina"))
+    flag = next(f for f in result.red_flags if f.id == "cauda-equina")
+    assert flag.possible and flag.topic == "red-flag-cauda-equina" and flag.indicator == "critical"
+
+
+def test_fracture_is_a_warning_for_an_older_patient(knowledge: Knowledge) -> None:
+    result = findings(knowledge, patient("1948-01-01"), encounter("back pain and weak legs"))
+    flag = next(f for f in result.red_flags if f.id == "fracture")
+    assert flag.indicator == "warning"
+    assert "age-over-70" in {t.concept for t in flag.triggers}
+    assert result.age == 78 and result.sex == "female"
+
+
+def test_limb_ischaemia_quotes_atrial_fibrillation(knowledge: Knowledge) -> None:
+    af = condition("c1", SCT, "49436004", "Atrial fibrillation (disorder)", onset="2019-01-01",
+                   this_encounter=False, text="Atrial fibrillation")
+    result = findings(knowledge, patient("1950-01-01"), encounter("sudden cold pale left leg, very painful"), af)
+    flag = next(f for f in result.red_flags if f.id == "limb-ischemia")
+    assert "atrial-fibrillation" in {t.concept for t in flag.triggers}
+
+
+def test_differential_is_shaped_by_the_patient(knowledge: Knowledge) -> None:
+    diabetic = condition("c1", SCT, "44054006", "Diabetes mellitus type 2 (disorder)", onset="2010-01-01",
+                         this_encounter=False)
+    result = findings(knowledge, patient(), encounter("weak legs over several months, numb feet"), diabetic)
+    assert result.differential[0].id == "peripheral-neuropathy"
+    assert {r.concept for r in result.differential[0].reasons} >= {"diabetes"}
+    sudden = findings(knowledge, patient(), encounter("sudden weakness of the right leg"))
+    assert sudden.differential[0].id == "stroke" and "stroke" in flags(sudden)
+
+
+def test_nothing_to_say_for_an_unrelated_visit(knowledge: Knowledge) -> None:
+    result = findings(knowledge, patient(), encounter("sore throat"))
+    assert not result.has_anything and result.differential == ()
