@@ -56,3 +56,27 @@ def test_library_check_rejects_bad_data(library: CardLibrary) -> None:
     unverified = dataclasses.replace(mri, codes=(dataclasses.replace(mri.codes[0], status="U"),))
     with pytest.raises(ConfigurationError, match="V or S only"):
         _check_library(dataclasses.replace(library, orders={**library.orders, "mri-lumbar": unverified}))
+
+
+def test_every_red_flag_and_cause_of_the_clinical_layer_has_card_content(library: CardLibrary) -> None:
+    from cds_service.clinical.knowledge import load_knowledge
+
+    knowledge = load_knowledge()
+    assert {r.topic for r in knowledge.red_flags} <= set(library.red_flags)
+    assert library.differential is not None
+    assert {d.id for d in knowledge.differential} <= set(library.differential.causes)
+
+
+def test_the_response_schema_is_not_vacuous(library: CardLibrary) -> None:
+    """Negative control: the schema the card tests rely on does reject broken cards."""
+    from cds_service.clinical.model import Findings
+    from cds_service.protocol.validation import problems
+
+    from .conftest import cards_for, red_flag
+
+    card = cards_for(Findings(red_flags=(red_flag("stroke"),)))[0]
+    assert problems({"cards": [card]}, "response") == []
+    for broken in ({k: v for k, v in card.items() if k != "source"}, {**card, "indicator": "hard-stop"},
+                   {**card, "overrideReasons": [{"system": "x", "code": "y"}]},
+                   {k: v for k, v in card.items() if k != "selectionBehavior"}):
+        assert problems({"cards": [broken]}, "response") != []
