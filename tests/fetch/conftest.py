@@ -61,7 +61,19 @@ def _as_put_transaction(bundle: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def vignette_bundle(patient_id: str, encounter_id: str, reason: str) -> dict[str, Any]:
+def fever_observation(patient_id: str) -> dict[str, Any]:
+    """Body temperature 38.9 Cel (LOINC 8310-5, verified in clinical-reference.md) taken today."""
+    return {"resourceType": "Observation", "id": f"{patient_id}-temp", "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5", "display": "Body temperature"}]},
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "effectiveDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "valueQuantity": {"value": 38.9, "unit": "Cel", "system": "http://unitsofmeasure.org", "code": "Cel"}}
+
+
+def vignette_bundle(patient_id: str, encounter_id: str, reason: str,
+                    extra: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
     """A small leg-weakness patient: Patient, an in-progress Encounter whose reason is free text."""
     patient = {"resourceType": "Patient", "id": patient_id, "gender": "female", "birthDate": "1968-03-14",
                "name": [{"family": "Vignette", "given": ["Ada"]}]}
@@ -77,7 +89,7 @@ def vignette_bundle(patient_id: str, encounter_id: str, reason: str) -> dict[str
                  "encounter": {"reference": f"Encounter/{encounter_id}"}}
     return {"resourceType": "Bundle", "type": "transaction", "entry": [
         {"resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
-        for r in (patient, encounter, condition)]}
+        for r in (patient, encounter, condition, *extra)]}
 
 
 @dataclass
@@ -123,6 +135,11 @@ def running_sekmet(work: Path) -> Iterator[Sekmet]:
             pid, eid = f"vignette-{name}", f"vignette-{name}-enc"
             server.post_transaction(vignette_bundle(pid, eid, reason))
             server.patients[name], server.encounters[name] = pid, eid
+        # The red flag here needs the fetched temperature: it is not in the encounter.
+        pid, eid = "vignette-fever", "vignette-fever-enc"
+        server.post_transaction(vignette_bundle(pid, eid, "back pain and both legs getting weak",
+                                                (fever_observation(pid),)))
+        server.patients["fever"], server.encounters["fever"] = pid, eid
         yield server
     finally:
         proc.terminate()

@@ -12,7 +12,7 @@ import pytest
 from tests.fetch.conftest import SYNTHEA_FILES, Sekmet
 from tests.fetch.hookcalls import call, card_view, full_prefetch, hook_request, log_events, templates
 
-PATIENTS = (*SYNTHEA_FILES, "red-flag", "plain")
+PATIENTS = (*SYNTHEA_FILES, "red-flag", "plain", "fever")
 
 
 def _context(sekmet: Sekmet, name: str) -> dict[str, Any]:
@@ -73,6 +73,19 @@ def test_red_flag_vignette_gives_red_flag_cards_when_fetched(fetching_server, se
     topics = [c["source"]["topic"]["code"] for c in cards]
     assert topics, "the red flag in the encounter reason is detected"
     assert any(t.startswith("red-flag-") for t in topics), topics
+
+
+def test_red_flag_that_needs_fetched_data_is_found(fetching_server, sekmet) -> None:
+    """The fever is only in the Observations: without fetching them, the spinal-infection flag is lost."""
+    ctx = _context(sekmet, "fever")
+    full = _full(fetching_server.url, "leg-weakness", sekmet, "fever")
+    fetched = [c["source"]["topic"]["code"] for c in _answer(fetching_server.url, "leg-weakness", sekmet, "fever", None)]
+    assert "red-flag-spinal-infection" in fetched, fetched
+    withheld = dict.fromkeys(full) | {"patient": full["patient"], "encounter": full["encounter"]}
+    body = hook_request("leg-weakness", ctx["patientId"], ctx["encounterId"], None, None, withheld)
+    r = call(fetching_server.url, "leg-weakness", body)
+    assert r.status_code == 200, r.text
+    assert "red-flag-spinal-infection" not in [c["source"]["topic"]["code"] for c in r.json()["cards"]]
 
 
 def test_wrong_token_is_412_naming_the_required_keys(fetching_server, sekmet) -> None:
