@@ -156,8 +156,7 @@ def _build(root: Any) -> Knowledge:
     targets = parse_targets(text_doc["rules"], set(concepts))
     context_doc = _mapping(load_data(root, "context-rules.yaml"), "context-rules.yaml")
     _source_ids(context_doc, sources, "context-rules.yaml")
-    attributes = frozenset(c.id for c in concepts.values() if c.attribute_of)
-    engine = TextEngine(targets, parse_context_rules(context_doc["rules"]), attributes)
+    context_rules = parse_context_rules(context_doc["rules"])
 
     red_flags = tuple(_parse_red_flag(r, known, sources)
                       for r in load_data(root, "red-flags.yaml")["rules"])
@@ -178,6 +177,9 @@ def _build(root: Any) -> Knowledge:
     for concept, _ in ages.values():
         if concept not in concepts:
             raise ValueError(f"observations.yaml demographics: unknown concept {concept!r}")
+    # The medspaCy pipeline is built last: every cheaper check has passed by then.
+    attributes = frozenset(c.id for c in concepts.values() if c.attribute_of)
+    engine = TextEngine(targets, context_rules, attributes)
     return Knowledge(
         concepts=concepts, codes=CodeSet.from_entries(entries), text=engine, red_flags=red_flags,
         differential=differential, differential_weight=int(diff_doc.get("weight", 10)), sources=sources,
