@@ -76,4 +76,7 @@ def _leaves(errors: list[ValidationError]) -> list[ValidationError]:
 
 def _detail(error: ValidationError) -> ErrorDetail:
     path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    return ErrorDetail(path=path, message=error.message)
+    message = error.message
+    if error.validator == "not" and isinstance(error.schema, dict) and error.schema.get("description"):
+        message = str(error.schema["description"])  # "should not be valid under {}" says nothing
+    return ErrorDetail(path=path, message=message)
