@@ -174,9 +174,9 @@ def _build(root: Any) -> Knowledge:
 
     demographics = _mapping(obs["demographics"], "observations.yaml demographics")
     ages = {k: (str(v["concept"]), int(v["years"])) for k, v in demographics.items()}
-    for concept, _ in ages.values():
-        if concept not in concepts:
-            raise ValueError(f"observations.yaml demographics: unknown concept {concept!r}")
+    for age_concept, _ in ages.values():
+        if age_concept not in concepts:
+            raise ValueError(f"observations.yaml demographics: unknown concept {age_concept!r}")
     # The medspaCy pipeline is built last: every cheaper check has passed by then.
     attributes = frozenset(c.id for c in concepts.values() if c.attribute_of)
     engine = TextEngine(targets, context_rules, attributes)

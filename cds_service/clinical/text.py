@@ -73,12 +73,12 @@ class TextEngine:
         nlp = spacy.blank("en")
         nlp.tokenizer = create_medspacy_tokenizer(nlp)
         nlp.add_pipe("sentencizer", config={"punct_chars": _SENTENCE_ENDS})
-        matcher = nlp.add_pipe("medspacy_target_matcher")
+        matcher: Any = nlp.add_pipe("medspacy_target_matcher")
         # At least one token pattern must exist (text-rules.yaml has some): spaCy warns
         # about an empty token Matcher on every call otherwise.
         matcher.add([TargetRule(literal=spec.concept, category=spec.concept, pattern=pattern)
                      for spec in targets for pattern in spec.patterns])
-        context = nlp.add_pipe("medspacy_context", config={"rules": None, "prune_on_target_overlap": True})
+        context: Any = nlp.add_pipe("medspacy_context", config={"rules": None, "prune_on_target_overlap": True})
         context.add(list(context_rules))
         self._nlp = nlp
         self.analyze = lru_cache(maxsize=cache_size)(self._analyze)
