@@ -121,3 +121,12 @@ def test_unknown_hooks_need_only_a_non_empty_context() -> None:
     assert validation.problems(body, "hook-request") == []
     body["context"] = {}
     assert [d.path for d in validation.problems(body, "hook-request")] == ["$.context"]
+
+
+@pytest.mark.parametrize(("member", "value"), [("prefetch", {}), ("extension", {}), ("fhirServer", ""),
+                                               ("fhirServer", None), ("context", {})])
+def test_no_empty_or_null_members(member: str, value: Any) -> None:
+    """'JSON elements SHALL NOT be null ... SHALL NOT be empty' (CDS Hooks 2.0 §General)."""
+    body = {"hook": "patient-view", "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+            "context": {"userId": "Practitioner/1", "patientId": "p"}, member: value}
+    assert f"$.{member}" in [d.path for d in validation.problems(body, "hook-request")]
