@@ -211,7 +211,8 @@ class TokenVerifier:
         return self.clients[issuer]
 
     def _key(self, client: TrustedClient, header: dict[str, Any]) -> dict[str, Any]:
-        """The client's JWK for ``kid``: from the allowlisted ``jku``, else the configured keys."""
+        """The client's JWK for ``kid``: pinned keys (``jwks``/``jwks_file``), then the allowlisted
+        ``jku`` (or, without one, the client's ``jwks_url`` entries)."""
         kid = header["kid"]
         jku = header.get("jku")
         if jku is not None:
@@ -220,7 +221,7 @@ class TokenVerifier:
             sources = [jku]
         else:
             sources = list(client.jwks_urls)
-        if client.jwks is not None and jku is None:
+        if client.jwks is not None:  # pinned keys first: no network call when the kid is known
             key = keys_by_kid(client.jwks).get(kid)
             if key is not None:
                 return key

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 from click.testing import CliRunner
@@ -168,3 +169,40 @@ def test_readme_round_trip(tmp_path: Path) -> None:
             assert json.loads((tmp_path / f"{alg}.json").read_text())["d"] not in server.log_text()
     finally:
         server.stop()
+
+
+SPEC = DATA / "cds-hooks-spec"
+
+
+def test_spec_example_key_and_header_verify_against_the_spec_jwks(tmp_path: Path) -> None:
+    """The CDS Hooks 2.0.1 worked example (private JWK, header with jku, payload) with fresh times."""
+    private = json.loads((SPEC / "spec-2.0.1" / "jwk-private-EXAMPLE-ONLY.json").read_text())
+    header = json.loads((SPEC / "spec-2.0.1" / "jwt-header.json").read_text())
+    payload = json.loads((SPEC / "spec-2.0.1" / "jwt-payload.json").read_text())
+    trust = _trust(tmp_path, f"clients:\n  - issuer: {payload['iss']}\n    jwks_url: [{header['jku']}]\n"
+                   f"    jwks_file: {SPEC / 'spec-2.0.1' / 'jwks-public-example.json'}\n"
+                   f"    tenant: {payload['tenant']}\n")
+    verifier = TokenVerifier(Settings(data_dir=str(tmp_path), trust_file=str(trust)))
+    now = int(time.time())
+    claims = {**payload, "aud": AUD, "iat": now, "exp": now + 300}
+    token = jwt.encode(claims, jwt.PyJWK(private).key, algorithm=header["alg"],
+                       headers={k: v for k, v in header.items() if k != "alg"})
+    # the key is pinned in the trust file, so the (unreachable) jku is never fetched
+    assert verifier.verify(f"Bearer {token}", AUD) == payload["iss"]
+    with pytest.raises(AuthenticationError, match="replayed"):
+        verifier.verify(f"Bearer {token}", AUD)
+
+
+def test_sandbox_public_jwks_as_a_pinned_key(tmp_path: Path) -> None:
+    """The sandbox's published JWKS loads; a token with its kid but another key is refused."""
+    jwks = json.loads((SPEC / "sandbox" / "sandbox-jwks.json").read_text())
+    kid = jwks["keys"][0]["kid"]
+    trust = _trust(tmp_path, "clients:\n  - issuer: https://sandbox.cds-hooks.org\n"
+                   "    jwks_url: [https://sandbox.cds-hooks.org/.well-known/jwks.json]\n"
+                   f"    jwks_file: {SPEC / 'sandbox' / 'sandbox-jwks.json'}\n")
+    verifier = TokenVerifier(Settings(data_dir=str(tmp_path), trust_file=str(trust)))
+    forged = generate_key("ES384", kid=kid)
+    token = sign_token(forged, "https://sandbox.cds-hooks.org", AUD,
+                       jku="https://sandbox.cds-hooks.org/.well-known/jwks.json")
+    with pytest.raises(AuthenticationError, match="bad signature"):
+        verifier.verify(f"Bearer {token}", AUD)
