@@ -1,6 +1,7 @@
 """Cards over HTTP (in-process app): the links in a real hook response point at pages the app serves."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,3 +52,18 @@ def test_link_settings_are_honoured(tmp_path) -> None:  # type: ignore[no-untype
     assert workup["links"] == [{"label": workup["links"][0]["label"], "type": "absolute",
                                 "url": "https://ehr-proxy.example.org/cds/patient-education/leg-weakness"}]
     assert all("links" not in c for c in cards if c is not workup)
+
+
+def test_recent_lab_in_prefetch_is_not_ordered_again(client) -> None:  # type: ignore[no-untyped-def]
+    body = _request("weakness in both legs for two weeks")
+    body["prefetch"]["observations"] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {
+        "resourceType": "Observation", "id": "a1c-1", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
+        "subject": {"reference": "Patient/pat-1"},
+        "effectiveDateTime": datetime.now(timezone.utc).date().isoformat(),
+        "valueQuantity": {"value": 6.1, "unit": "%"}}}]}
+    cards = client.post("/cds-services/leg-weakness", json=body).get_json()["cards"]
+    workup = next(c for c in cards if c["source"]["topic"]["code"] == "leg-weakness-workup")
+    texts = {s["actions"][0]["resource"]["code"]["text"] for s in workup["suggestions"]}
+    assert "HbA1c" not in texts and "Glucose (serum or plasma)" in texts
+    assert "Observation/a1c-1" in workup["detail"]

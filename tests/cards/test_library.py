@@ -80,3 +80,12 @@ def test_the_response_schema_is_not_vacuous(library: CardLibrary) -> None:
                    {**card, "overrideReasons": [{"system": "x", "code": "y"}]},
                    {k: v for k, v in card.items() if k != "selectionBehavior"}):
         assert problems({"cards": [broken]}, "response") != []
+
+
+def test_lab_order_codes_are_in_the_observation_prefetch(library: CardLibrary) -> None:
+    """Lab results can only suppress a repeat order if the service asks for (and keeps) them."""
+    from cds_service.clinical.knowledge import load_knowledge
+
+    wanted = set(load_knowledge().observation_codes())
+    labs = {(c.system, c.code) for o in library.orders.values() if o.category == "laboratory" for c in o.codes}
+    assert labs and labs <= wanted
