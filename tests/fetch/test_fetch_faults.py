@@ -1,7 +1,7 @@
 """A FHIR server that hangs, fails, answers HTML, pages forever or drops the connection.
 
 All against a real HTTP server on loopback that we control, called through a real
-``cds-service serve`` with a 1 s budget.
+``cds-service serve`` with the default 1.5 s budget.
 """
 from __future__ import annotations
 

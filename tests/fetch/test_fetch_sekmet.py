@@ -40,7 +40,6 @@ def test_no_prefetch_gives_the_cards_of_full_prefetch(fetching_server, sekmet, s
     assert full["patient"]["id"] == sekmet.patients[name]
     expected = _answer(fetching_server.url, service_id, sekmet, name, full)
     assert card_view(_answer(fetching_server.url, service_id, sekmet, name, None)) == card_view(expected)
-    assert card_view(_answer(fetching_server.url, service_id, sekmet, name, {})) == card_view(expected)
 
 
 @pytest.mark.parametrize("name", PATIENTS)
