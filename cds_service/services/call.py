@@ -171,7 +171,7 @@ def _fetch_missing(definition: ServiceDefinition, wanted: list[str], body: Mappi
     for key in queries:
         result = results.get(key)
         if result is None or not result.ok:
-            unavailable[key] = _reason(statuses[key], result.error if result else "not fetched")
+            unavailable[key] = _reason(statuses[key], (result.error if result else None) or "not fetched")
     return results, unavailable
 
 
