@@ -105,6 +105,9 @@ ATTACKS = [
         lambda env: jwt.encode(_claims(env, iss=EPIC_ISS, tenant="other"), jwt.PyJWK(env.epic_key).key,
                                algorithm="RS384", headers={"kid": env.epic_key["kid"]})), "tenant"),
     Attack("oversize token", _bearer(lambda env: _signed(env, padding="x" * 9000)), "token over"),
+    Attack("feedback without a token", lambda env: None, "missing Authorization", "leg-weakness/feedback"),
+    Attack("hook-call token replayed on feedback", _bearer(lambda env: _signed(env)), "aud",
+           "leg-weakness/feedback"),
 ]
 
 
@@ -201,3 +204,12 @@ def test_hostile_body_with_a_valid_token(security_env: SecurityEnv, body: bytes)
     assert response.headers["Content-Type"].startswith("application/json")
     assert "error" in response.json()
     assert httpx.get(security_env.server.url + "/healthz").status_code == 200
+
+
+def test_feedback_with_its_own_token_is_accepted(security_env: SecurityEnv) -> None:
+    env = security_env
+    feedback = {"feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden",
+                              "outcomeTimestamp": "2026-01-01T10:00:00Z"}]}
+    token = env.sandbox_token(aud=env.url("leg-weakness/feedback"))
+    response = env.post(token, body=json.dumps(feedback).encode(), service="leg-weakness/feedback")
+    assert response.status_code == 200, response.text
