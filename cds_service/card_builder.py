@@ -33,7 +33,7 @@ _INDICATOR_RANK = {"critical": 0, "warning": 1, "info": 2}
 _PRIORITIES = frozenset({"routine", "urgent", "asap", "stat"})
 _CODE_STATUSES = frozenset({"V", "S"})
 _SELECTIONS = frozenset({"any", "at-most-one"})
-#: Per FHIR R4 ServiceRequest.reasonReference: Reference(Condition | Observation | DiagnosticReport | DocumentReference).
+#: FHIR R4 ServiceRequest.reasonReference: Reference(Condition|Observation|DiagnosticReport|DocumentReference).
 _REASON_REFERENCE_TYPES = frozenset({"Condition", "Observation", "DiagnosticReport", "DocumentReference"})
 _SUMMARY_LIMIT = 140  # CDS Hooks 2.0 Card.summary: "<140-character summary"
 _SYSTEM_LABELS = {"http://loinc.org": "LOINC", "http://snomed.info/sct": "SNOMED CT",
@@ -435,7 +435,7 @@ class _Builder:
         topic = flags[0].topic
         triggers = _unique_findings(t for f in flags for t in f.triggers)
         possible = all(f.possible for f in flags)
-        indicator = min((f.indicator for f in flags), key=lambda i: _INDICATOR_RANK.get(i, 2))
+        indicator: str = min((f.indicator for f in flags), key=lambda i: _INDICATOR_RANK.get(i, 2))
         template = self.library.red_flags.get(topic) or _generic_red_flag(flags[0], indicator, self.library)
         if indicator not in _INDICATOR_RANK:
             indicator = template.indicator
