@@ -118,17 +118,41 @@ def test_preflight_needs_no_auth_and_allows_the_call(http: httpx.Client, path: s
     assert "authorization" in allowed and "content-type" in allowed
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [("post", "/cds-services/nope", 404),
-                                                        ("post", f"/cds-services/{ES}", 400),
-                                                        ("get", f"/cds-services/{ES}", 405)])
-def test_cors_headers_on_errors(http: httpx.Client, method: str, path: str, status: int) -> None:
-    kwargs = {"content": b"{", "headers": {"Content-Type": "application/json"}} if method == "post" else {}
-    response = http.request(method.upper(), path, headers={"Origin": "https://example.org",
-                                                           **kwargs.get("headers", {})},
-                            content=kwargs.get("content"))
+@pytest.mark.parametrize(("method", "path", "content_type", "status"), [
+    ("POST", "/cds-services/nope", "application/json", 404),
+    ("POST", f"/cds-services/{ES}", "application/json", 400),
+    ("POST", f"/cds-services/{ES}", "text/plain", 415),
+    ("GET", f"/cds-services/{ES}", None, 405)])
+def test_cors_headers_on_errors(http: httpx.Client, method: str, path: str, content_type: str | None,
+                                status: int) -> None:
+    headers = {"Origin": "https://example.org"} | ({"Content-Type": content_type} if content_type else {})
+    response = http.request(method, path, headers=headers, content=b"{" if method == "POST" else None)
     assert response.status_code == status
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert_json(response)
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Authentication on, no client trusted: every hook call is a 401."""
+    tmp: Path = tmp_path_factory.mktemp("auth")
+    server = LiveServer({"CDS_REQUIRE_AUTH": "true", "CDS_DATA_DIR": str(tmp / "data")}, log_path=tmp / "server.log")
+    yield server
+    server.stop()
+
+
+def test_preflight_is_answered_without_auth_when_auth_is_on(auth_server: LiveServer) -> None:
+    url = f"{auth_server.url}/cds-services/{ES}"
+    preflight = httpx.options(url, headers={"Origin": "https://sandbox.cds-hooks.org",
+                                            "Access-Control-Request-Method": "POST",
+                                            "Access-Control-Request-Headers": "authorization,content-type"})
+    assert preflight.status_code in (200, 204)
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    call = httpx.post(url, json=encounter_start(), headers={"Origin": "https://sandbox.cds-hooks.org"})
+    assert call.status_code == 401
+    assert call.headers["WWW-Authenticate"] == "Bearer"
+    assert call.headers["Access-Control-Allow-Origin"] == "*"  # or the browser hides the 401
+    assert assert_json(call) == {"error": "unauthorized"}
 
 
 # ---------------------------------------------------------------- bad input
