@@ -165,6 +165,12 @@ def test_readme_round_trip(tmp_path: Path) -> None:
             assert "cards" in json.loads(sent.stdout)
         unsigned = httpx.post(url, content=hook_body(), headers={"Content-Type": "application/json"})
         assert unsigned.status_code == 401
+        printed = _cli("client", "token", "--key", "ES384.json", "--iss", "https://ehr.example.org",
+                       "--aud", url, cwd=tmp_path)
+        assert printed.returncode == 0, printed.stderr
+        with_token = httpx.post(url, content=hook_body(), headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {printed.stdout.strip()}"})
+        assert with_token.status_code == 200, with_token.text
         for alg in ("ES384", "RS384"):
             assert json.loads((tmp_path / f"{alg}.json").read_text())["d"] not in server.log_text()
     finally:
