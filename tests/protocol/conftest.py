@@ -19,6 +19,7 @@ from tests.conftest import DATA
 VALIDATOR_CASES = DATA / "fhir" / "cds-requests" / "fhir-test-cases-validator"
 RESPONSES_AND_DISCOVERY = VALIDATOR_CASES / "responses-and-discovery"
 SPEC = DATA / "cds-hooks-spec" / "spec-2.0.1"
+HOOKS_LIBRARY = DATA / "cds-hooks-spec" / "hooks-library-1.0.1"
 SYNTHEA = DATA / "fhir" / "synthea" / "generated-sample-data-r4"
 
 

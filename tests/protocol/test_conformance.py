@@ -15,7 +15,8 @@ from cds_service.errors import InvalidPrefetchError
 from cds_service.fhir.record import RecordBuilder
 from cds_service.protocol import validation
 
-from .conftest import RESPONSES_AND_DISCOVERY, SPEC, VALIDATOR_CASES, assert_json, load, post_hook
+from .conftest import (HOOKS_LIBRARY, RESPONSES_AND_DISCOVERY, SPEC, VALIDATOR_CASES, assert_json, load,
+                       post_hook)
 
 PV_SERVICE = "leg-weakness-patient-view"
 
@@ -30,17 +31,14 @@ REQUEST_CASES = [
      "patientId/encounterId given as 'Type/id' (must be bare ids); prefetch values in the pre-2.0 "
      "{response, resource} wrapper have no resourceType"),
     ("cdshooks-request-order-select-bad.json", False,
-     ["$.context.patientId", "$.context.encounterId", "$.context.selections[0]",
-      "$.context.draftOrders.entry[0]", "$.prefetch.item1"],
-     "typed patientId/encounterId, a selection that is not 'Type/id', a draft order without fullUrl, "
-     "a wrapped prefetch value"),
-    ("cdshooks-request-order-sign-bad-1.json", False,
-     ["$.context.patientId", "$.context.draftOrders.entry[0]"],
-     "typed patientId and a draft order without fullUrl (its birthDate 'X2002-09-26' and status "
-     "'Xactive' are FHIR errors the record layer catches, see below)"),
-    ("cdshooks-request-order-sign-bad-2.json", False,
-     ["$.context.patientId", "$.context.draftOrders.entry[0]", "$.prefetch.item1"],
-     "typed patientId, a draft order without fullUrl, a wrapped prefetch value"),
+     ["$.context.patientId", "$.context.encounterId", "$.context.selections[0]", "$.prefetch.item1"],
+     "typed patientId/encounterId, a selection that is not 'Type/id', a wrapped prefetch value "
+     "(its draft order without fullUrl is accepted: the CDS Hooks Library's own examples omit it)"),
+    ("cdshooks-request-order-sign-bad-1.json", False, ["$.context.patientId"],
+     "typed patientId (its birthDate 'X2002-09-26' and status 'Xactive' are FHIR errors the record "
+     "layer catches, see below)"),
+    ("cdshooks-request-order-sign-bad-2.json", False, ["$.context.patientId", "$.prefetch.item1"],
+     "typed patientId, a wrapped prefetch value"),
     ("cdshooks-request-order-select-extensions.json", False, ["$.context"],
      "order-select context without its REQUIRED draftOrders (the case exercises request "
      "extensions, which are themselves valid)"),
@@ -234,3 +232,11 @@ def test_request_patient_view_example_is_served(http: httpx.Client) -> None:
     response = post_hook(http, PV_SERVICE, body)
     assert response.status_code == 200, response.text
     assert_json(response)
+
+
+@pytest.mark.parametrize("path", sorted(HOOKS_LIBRARY.glob("*.json")), ids=lambda p: p.name)
+def test_hooks_library_contexts_are_valid(path) -> None:  # type: ignore[no-untyped-def]
+    """Every context example of the CDS Hooks Library 1.0.1 (R4, STU3 and DSTU2 orders)."""
+    hook = "-".join(path.name.split("-")[:2])
+    body = {"hook": hook, "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", **load(path)}
+    assert validation.problems(body, "hook-request") == []
