@@ -33,6 +33,9 @@ from .trust import TrustedClient, check_algorithms, check_jwks_url, load_trust_f
 _MAX_JWKS_BYTES = 256 * 1024
 _MAX_FIELD = 512  # kid, jti, iss: longer values are refused, not stored or logged
 _REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
+# Clients sign one token per call (sandbox: 5 min, Epic: 15 min). A token valid for longer than
+# this is refused: its jti would have to be remembered for that long (and a huge exp overflows).
+MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
 
 
 def _short(value: Any) -> str:
@@ -168,6 +171,8 @@ class TokenVerifier:
         if not isinstance(jti, str) or not jti or len(jti) > _MAX_FIELD:
             raise AuthenticationError("jti is not a usable string")
         expires = int(verified["exp"]) + self.settings.clock_skew_seconds
+        if expires - time.time() > MAX_TOKEN_LIFETIME_SECONDS:
+            raise AuthenticationError("token valid for more than 24 hours")
         if not self.replay.remember(client.issuer, jti, expires):
             raise AuthenticationError("replayed jti")
         return client.issuer

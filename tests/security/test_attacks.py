@@ -97,6 +97,9 @@ ATTACKS = [
     Attack("token for another endpoint", _bearer(
         lambda env: _signed(env, aud=env.url("leg-weakness-patient-view"))), "aud"),
     Attack("unknown iss", _bearer(lambda env: _signed(env, iss="https://evil.example")), "unknown issuer"),
+    Attack("exp far in the future", _bearer(lambda env: _signed(env, exp=int(time.time()) + 3 * 86400)),
+           "more than 24 hours"),
+    Attack("exp beyond 64 bits", _bearer(lambda env: _signed(env, exp=10**30)), "more than 24 hours"),
     Attack("no exp", _bearer(lambda env: _signed(env, exp=None)), "exp missing"),
     Attack("no jti", _bearer(lambda env: _signed(env, jti=None)), "jti missing"),
     Attack("epic client with ES384 (not its algorithm)", _bearer(
