@@ -28,17 +28,7 @@ VIGNETTES = load_corpus(CASES)
 #: Vignettes the clinical layer is known to get wrong today, with the reason. Each is a
 #: strict xfail: it fails the run as soon as the logic gets it right, so the entry must
 #: then be removed. The corpus-wide checks below leave these out and hold for the rest.
-KNOWN_GAPS: dict[str, str] = {
-    "pv-ces-jelly-legs-wetting": "lexicon: 'legs feel like jelly' (weakness) and 'wetting myself' (bladder)",
-    "pv-ces-leaflet": "'CES safety-net leaflet' fires the CES concept outside the hypothetical scope",
-    "pv-ces-toilet-paper": "lexicon: 'can't feel the toilet paper when wiping' (saddle sensory loss)",
-    "pv-gbs-moving-up-after-cold": "lexicon: 'weakness moving up from my feet to my knees' (leg weakness, ascending)",
-    "pv-infection-temp-text": "text temperature 'temp 38.9' and 'can't lift my left leg' not read",
-    "pv-stroke-abrupt-left-sided": "lexicon: 'left-sided weakness, arm and leg'",
-    "pv-stroke-hemiparesis": "lexicon: 'hemiparesis' is not read as leg weakness",
-    "pv-stroke-speech-leg-stopped": "lexicon: 'leg stopped working', 'speech went slurred'",
-    "pv-trap-chronic-cold-feet": "'cold feet for years' fires limb ischaemia without sudden onset or pain",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
