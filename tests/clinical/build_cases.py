@@ -76,14 +76,15 @@ def chief_complaint(text: str, status: str = "final") -> dict[str, Any]:
             "effectiveDateTime": f"{TODAY}T09:05:00Z", "valueString": text}
 
 
-def temperature(celsius: float, when: str = f"{TODAY}T09:10:00Z") -> dict[str, Any]:
+def temperature(celsius: float, when: str = f"{TODAY}T09:10:00Z", code: tuple[str, str] = ("8310-5", "Body temperature"),
+                unit: str = "Cel") -> dict[str, Any]:
     return {"resourceType": "Observation", "id": "obs-temp", "status": "final",
             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
                                       "code": "vital-signs"}]}],
-            "code": {"coding": [{"system": LOINC, "code": "8310-5", "display": "Body temperature"}]},
+            "code": {"coding": [{"system": LOINC, "code": code[0], "display": code[1]}]},
             "subject": _ref("Patient", PAT), "effectiveDateTime": when,
-            "valueQuantity": {"value": celsius, "unit": "Cel", "system": "http://unitsofmeasure.org",
-                              "code": "Cel"}}
+            "valueQuantity": {"value": celsius, "unit": unit, "system": "http://unitsofmeasure.org",
+                              "code": unit}}
 
 
 def medication(n: int, text: str) -> dict[str, Any]:
@@ -98,8 +99,10 @@ def case(cid: str, kind: str, description: str, source: str, *, reason: str | No
          conditions: list[dict[str, Any]] | None = None, temp: float | None = None,
          temp_when: str | None = None, meds: list[str] | None = None, setting: str = "AMB",
          expect: dict[str, Any] | None = None, forbid: dict[str, Any] | None = None,
-         forbid_all_but: list[str] | None = None) -> dict[str, Any]:
-    """One vignette. ``forbid_all_but`` forbids every red flag not listed (and not expected)."""
+         forbid_all_but: list[str] | None = None, temp_code: tuple[str, str] | None = None,
+         temp_unit: str = "Cel", extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One vignette. ``forbid_all_but`` forbids every red flag not listed (and not expected);
+    ``extra`` adds resources as they are (another encounter, a coded chief complaint)."""
     resources: list[dict[str, Any]] = [patient(age, sex), encounter(reason, reason_codes or [], setting)]
     for i, cond in enumerate(conditions or [], start=1):
         cond = dict(cond)
@@ -108,7 +111,9 @@ def case(cid: str, kind: str, description: str, source: str, *, reason: str | No
     if cc:
         resources.append(chief_complaint(cc, cc_status))
     if temp is not None:
-        resources.append(temperature(temp, temp_when) if temp_when else temperature(temp))
+        resources.append(temperature(temp, temp_when or f"{TODAY}T09:10:00Z", temp_code or ("8310-5", "Body temperature"),
+                                     temp_unit))
+    resources.extend(extra or [])
     for i, text in enumerate(meds or [], start=1):
         resources.append(medication(i, text))
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
@@ -867,11 +872,100 @@ def phrasing_variants() -> list[dict[str, Any]]:
     ]
 
 
+def old_encounter(reason: str) -> dict[str, Any]:
+    """A finished encounter from last year: its reason is not today's complaint."""
+    return {"resourceType": "Encounter", "id": "enc-old", "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"},
+            "subject": _ref("Patient", PAT), "period": {"start": "2025-02-03T10:00:00Z", "end": "2025-02-05T12:00:00Z"},
+            "reasonCode": [{"text": reason}]}
+
+
+def coded_chief_complaint(system: str, code: str, display: str) -> dict[str, Any]:
+    cc = chief_complaint("")
+    del cc["valueString"]
+    cc["id"] = "obs-cc-coded"
+    cc["valueCodeableConcept"] = {"coding": [{"system": system, "code": code, "display": display}]}
+    return cc
+
+
+def structured_data() -> list[dict[str, Any]]:
+    """Third batch: structured-data handling (units, LOINC variants, coded chief complaint,
+    other encounters, medications), age boundaries and ConText scope."""
+    inf, fx, st = {"red_flags": ["spinal-infection"]}, {"red_flags": ["fracture"]}, {"red_flags": ["stroke"]}
+    return [
+        case("sd-temp-fahrenheit", "red-flag",
+             "Temperature 100.8 [degF] (38.2 °C) with back pain and right leg weakness.", R4,
+             reason="Back pain and right leg weakness", temp=100.8, temp_unit="[degF]",
+             expect={**inf, "leg_weakness": True, "laterality": "right"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "cauda-equina"]}),
+        case("sd-temp-fahrenheit-normal", "trap",
+             "Temperature 98.6 [degF] (37.0 °C) is normal: no infection flag.", R4,
+             reason="Back pain and left leg weakness", temp=98.6, temp_unit="[degF]",
+             expect={"leg_weakness": True, "laterality": "left"}, forbid_all_but=[]),
+        case("sd-temp-oral-loinc", "red-flag", "Oral temperature (LOINC 8331-1) 38.5 °C, back pain, weak legs.",
+             R4, cc="Back pain and weak legs for 3 days", temp=38.5, temp_code=("8331-1", "Oral temperature"),
+             expect={**inf, "leg_weakness": True},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "cauda-equina"]}),
+        case("sd-chief-complaint-coded", "code-only",
+             "Chief-complaint Observation with valueCodeableConcept paresis of left lower limb.",
+             "clinical-reference §4 (8661-1 valueCodeableConcept)",
+             extra=[coded_chief_complaint(*LEFT_LEG_PARESIS)],
+             expect={"leg_weakness": True, "laterality": "left"}, forbid_all_but=[]),
+        quiet("sd-old-encounter-reason", "historical",
+              "Last year's finished ED encounter said 'sudden left leg weakness'; today is an annual physical.",
+              "clinical-reference §4 (Encounter.reasonCode of the current encounter)", reason="Annual physical",
+              age=62, extra=[old_encounter("Sudden left leg weakness")]),
+        case("sd-reason-code-icd-stroke", "code-only", "Encounter.reasonCode ICD-10-CM I63.9 without text.",
+             "clinical-reference §5.3", reason_codes=[INFARCT_ICD], age=77, expect=st,
+             forbid={"red_flags": ["cauda-equina", "guillain-barre"]}),
+        case("sd-age-71-fracture", "red-flag", "Age 71 (>70) with back pain and right leg weakness.", R5,
+             reason="Back pain and right leg weakness for 4 days", age=71,
+             expect={**fx, "leg_weakness": True, "laterality": "right"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "cauda-equina", "spinal-infection"]}),
+        case("sd-age-65-no-fracture", "trap",
+             "Age 65 with back pain and right leg weakness and no other fracture risk: no fracture flag.", R5,
+             reason="Back pain and right leg weakness for 4 days", age=65,
+             expect={"leg_weakness": True, "laterality": "right"}, forbid_all_but=[]),
+        case("sd-med-prednisolone", "red-flag",
+             "Active MedicationRequest 'prednisolone 30 mg daily' (text) with back pain and weak legs.", R5,
+             reason="Back pain and weak legs for 2 days", age=50, meds=["Prednisolone 30 mg tablets, once daily"],
+             expect={**fx, "leg_weakness": True},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "cauda-equina", "cord-compression"]}),
+        case("sd-med-topical-steroid", "trap",
+             "Hydrocortisone 1% cream is not a systemic steroid: no fracture or infection flag.", R5,
+             reason="Back pain and right leg weakness", age=50, meds=["Hydrocortisone 1% cream, apply twice daily"],
+             expect={"leg_weakness": True, "laterality": "right"}, forbid_all_but=[]),
+        case("sd-termination-denies-but", "red-flag",
+             "'Denies bladder problems but has new weakness of both legs and perianal numbness'.",
+             "clinical-reference §6.2 rule 2; §1 row 1",
+             cc="Denies bladder problems but has new weakness of both legs and perianal numbness",
+             expect={"red_flags": ["cauda-equina"], "leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        case("sd-family-then-patient", "red-flag",
+             "'Father had a stroke. Sudden right leg weakness today.' The second sentence is the patient.",
+             "clinical-reference §6.2 rule 4 (sentence scope)",
+             reason="Father had a stroke. Sudden right leg weakness today.", age=58, sex="male",
+             expect={**st, "leg_weakness": True, "laterality": "right"},
+             forbid={"red_flags": ["cauda-equina", "spinal-infection", "guillain-barre"]}),
+        case("sd-possible-gbs", "red-flag", "'Concern for GBS': legs weak and tingling for 3 days.",
+             "clinical-reference §6.2 rule 6; §1 row 6", cc="Concern for GBS: legs weak and tingling for 3 days",
+             expect={"red_flags": ["guillain-barre"], "leg_weakness": True},
+             forbid={"red_flags": ["limb-ischemia", "cauda-equina"]}),
+        case("sd-hypothetical-then-present", "red-flag",
+             "Safety-net advice in one sentence, then the feared symptoms actually present in the next.",
+             "clinical-reference §6.2 rule 3 (sentence scope); §1 row 1",
+             reason="Was told to return if weakness develops. Now both legs are weak and he cannot pass urine.",
+             sex="male", expect={"red_flags": ["cauda-equina"], "leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+    ]
+
+
 GROUPS = {
     "cauda-equina": cauda_equina, "stroke": stroke, "cord-compression": cord_compression,
     "spinal-infection": spinal_infection, "fracture": fracture, "guillain-barre": guillain_barre,
     "limb-ischemia": limb_ischemia, "laterality-course-differential": laterality_and_course,
     "plain-and-traps": plain_and_traps, "phrasing-variants": phrasing_variants,
+    "structured-data": structured_data,
 }
 
 

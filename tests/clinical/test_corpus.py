@@ -28,7 +28,10 @@ VIGNETTES = load_corpus(CASES)
 #: Vignettes the clinical layer is known to get wrong today, with the reason. Each is a
 #: strict xfail: it fails the run as soon as the logic gets it right, so the entry must
 #: then be removed. The corpus-wide checks below leave these out and hold for the rest.
-KNOWN_GAPS: dict[str, str] = {}
+KNOWN_GAPS: dict[str, str] = {
+    "sd-hypothetical-then-present": "the leg-weakness regex matches across the sentence end ('weakness develops. "
+                                    "Now both legs'), so the span is hypothetical and hides 'legs are weak'",
+}
 
 
 @pytest.fixture(scope="session")
