@@ -960,12 +960,46 @@ def structured_data() -> list[dict[str, Any]]:
     ]
 
 
+def context_pseudo_triggers() -> list[dict[str, Any]]:
+    """Fourth batch: NegEx pseudo-triggers, words that look like negation but affirm
+    (clinical-reference §6.2; Chapman 2001 [N1] pseudo-negation)."""
+    spinal_quiet = {"red_flags": ["cauda-equina", "spinal-infection", "fracture", "cord-compression",
+                                  "limb-ischemia"]}
+    return [
+        case("ctx-no-longer-able-to-walk", "red-flag",
+             "'No longer able to walk, both legs weak, wet herself': 'no longer able' affirms.", f"{CTX}; {R1}",
+             cc="No longer able to walk since yesterday, both legs weak, and she wet herself",
+             expect={"red_flags": ["cauda-equina"], "leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        case("ctx-no-improvement", "differential",
+             "'No improvement in the left leg weakness after physio': the weakness is present.", CTX,
+             reason="No improvement in the left leg weakness after 4 weeks of physio",
+             expect={"leg_weakness": True, "laterality": "left"}, forbid=spinal_quiet),
+        case("ctx-not-improving", "differential", "'Right leg weakness is not improving': present.", CTX,
+             cc="Right leg weakness is not improving after two weeks",
+             expect={"leg_weakness": True, "laterality": "right"}, forbid=spinal_quiet),
+        case("ctx-without-warning", "red-flag",
+             "'Without warning her left leg gave way': 'without' here is not a negation.", f"{CTX}; {R2}",
+             reason="Without warning her left leg suddenly gave way and she fell", age=69,
+             expect={"red_flags": ["stroke"], "leg_weakness": True, "laterality": "left"},
+             forbid={"red_flags": ["cauda-equina", "spinal-infection", "guillain-barre"]}),
+        case("ctx-cannot-rule-out", "red-flag",
+             "'Cannot rule out cauda equina' with bilateral sciatica: a possible CES, shown as a checklist.",
+             f"{CTX} rule 6; {R1}", reason="Bilateral sciatica, cannot rule out cauda equina",
+             expect={"red_flags": ["cauda-equina"]}, forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        quiet("ctx-ruled-out", "negated", "'Cauda equina ruled out on MRI' after back pain.", CTX,
+              reason="Back pain follow-up. Cauda equina ruled out on MRI, no leg weakness."),
+        quiet("ctx-negative-for", "negated", "'Negative for weakness, numbness and incontinence.'", CTX,
+              cc="Back strain. Negative for weakness, numbness and incontinence."),
+    ]
+
+
 GROUPS = {
     "cauda-equina": cauda_equina, "stroke": stroke, "cord-compression": cord_compression,
     "spinal-infection": spinal_infection, "fracture": fracture, "guillain-barre": guillain_barre,
     "limb-ischemia": limb_ischemia, "laterality-course-differential": laterality_and_course,
     "plain-and-traps": plain_and_traps, "phrasing-variants": phrasing_variants,
-    "structured-data": structured_data,
+    "structured-data": structured_data, "context-pseudo-triggers": context_pseudo_triggers,
 }
 
 

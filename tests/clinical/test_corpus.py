@@ -31,6 +31,9 @@ VIGNETTES = load_corpus(CASES)
 KNOWN_GAPS: dict[str, str] = {
     "sd-hypothetical-then-present": "the leg-weakness regex matches across the sentence end ('weakness develops. "
                                     "Now both legs'), so the span is hypothetical and hides 'legs are weak'",
+    "ctx-no-improvement": "pseudo-negation: 'no improvement in the left leg weakness' negates the weakness",
+    "ctx-without-warning": "pseudo-negation: 'without warning' negates 'her left leg suddenly gave way'",
+    "ctx-ruled-out": "backward negation: 'cauda equina ruled out on MRI' still fires the CES concept",
 }
 
 
