@@ -98,7 +98,9 @@ class Settings:
 
 
 def _parse(f: dataclasses.Field[Any], key: str, raw: str) -> Any:
-    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    default: Any = f.default
+    if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
     try:
         if isinstance(default, bool):
             low = raw.strip().lower()

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ConfigurationError
 from ..card_builder import CardLibrary, CardOptions, build_cards
 from ..clinical.findings import detect_findings
 from ..clinical.knowledge import Knowledge
@@ -60,6 +61,8 @@ class LegWeaknessService:
 
     def definitions(self) -> list[ServiceDefinition]:
         codes = ",".join(f"{system}|{code}" for system, code in self.knowledge.observation_codes())
+        if not codes:  # an empty code= would match nothing; the knowledge base must list them
+            raise ConfigurationError("the knowledge base lists no Observation codes to prefetch")
         observation_query = f"code={codes}&_sort=-date&_count=200"
         shared = _patient_templates(observation_query)
         encounter_start = ServiceDefinition(
