@@ -99,8 +99,9 @@ class Settings:
 
 def _parse(f: dataclasses.Field[Any], key: str, raw: str) -> Any:
     default: Any = f.default
-    if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
-        default = f.default_factory()
+    factory: Any = f.default_factory
+    if default is dataclasses.MISSING and factory is not dataclasses.MISSING:
+        default = factory()
     try:
         if isinstance(default, bool):
             low = raw.strip().lower()
