@@ -239,10 +239,17 @@ def _strings(value: Any, where: str) -> list[str]:
 
 
 def run_vignette(vignette: Vignette, knowledge: Knowledge) -> Outcome:
-    """Build the record as the service does, detect findings, and compare with the labels."""
+    """Build the record as the service does, detect findings, and compare with the labels.
+
+    Raises:
+        ConfigurationError: the vignette names an encounter its bundle does not hold.
+        InvalidPrefetchError: a resource in the bundle is not valid FHIR R4.
+    """
     builder = RecordBuilder(keep={"Observation": knowledge.is_relevant_observation})
     builder.add("bundle", vignette.bundle)
     record = builder.build(encounter_id=vignette.encounter)
+    if vignette.encounter and record.encounter is None:
+        raise ConfigurationError(f"vignette {vignette.id!r}: no Encounter {vignette.encounter!r} in its bundle")
     findings = detect_findings(record, knowledge, vignette.today)
     topics = topics_of(findings)
     return Outcome(vignette=vignette, findings=findings, topics=topics,

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from cds_service.cli import main
 from cds_service.clinical.evaluation import (
     QUIET_KINDS, RED_FLAG_IDS, RED_FLAG_TOPICS, TOPICS, CorpusReport, evaluate_corpus, format_scores,
-    load_corpus, parse_vignette, score_topics,
+    load_corpus, parse_vignette, run_vignette, score_topics,
 )
 from cds_service.clinical.knowledge import load_knowledge
 from cds_service.errors import ConfigurationError
@@ -29,8 +29,6 @@ VIGNETTES = load_corpus(CASES)
 #: strict xfail: it fails the run as soon as the logic gets it right, so the entry must
 #: then be removed. The corpus-wide checks below leave these out and hold for the rest.
 KNOWN_GAPS: dict[str, str] = {
-    "sd-hypothetical-then-present": "the leg-weakness regex matches across the sentence end ('weakness develops. "
-                                    "Now both legs'), so the span is hypothetical and hides 'legs are weak'",
     "ctx-no-improvement": "pseudo-negation: 'no improvement in the left leg weakness' negates the weakness",
     "ctx-without-warning": "pseudo-negation: 'without warning' negates 'her left leg suddenly gave way'",
     "ctx-ruled-out": "backward negation: 'cauda equina ruled out on MRI' still fires the CES concept",
@@ -130,3 +128,10 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text(json.dumps([raw, raw]))
     with pytest.raises(ConfigurationError, match="duplicate"):
         load_corpus(tmp_path)
+
+
+def test_a_vignette_naming_a_missing_encounter_is_refused() -> None:
+    raw = json.loads((CASES / "stroke.json").read_text())[0]
+    raw["encounter"] = "no-such-encounter"
+    with pytest.raises(ConfigurationError, match="no Encounter"):
+        run_vignette(parse_vignette(raw, "stroke.json"), load_knowledge())
