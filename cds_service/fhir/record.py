@@ -155,6 +155,7 @@ class RecordBuilder:
         index: dict[str, Resource] = {}
         by_type: dict[str, list[Resource]] = {t: [] for t in MODELS}
         entries = list(self._raw.items()) + [(f"{r.get('resourceType')}/", (s, r)) for s, r in self._anonymous]
+        _check_context_patient(entries, patient_id)
         for ref, (source, raw) in entries:
             rtype = raw["resourceType"]
             keep = self.keep.get(rtype)
@@ -181,6 +182,29 @@ class RecordBuilder:
             unavailable=frozenset(self.unavailable),
             index=index,
         )
+
+
+def _check_context_patient(entries: list[tuple[str, tuple[str, dict[str, Any]]]], patient_id: str | None) -> None:
+    """Reject a Patient that is not the context patient.
+
+    Per the CDS Hooks specification prefetched data is what ``Patient/{{context.patientId}}``
+    would return; a Patient with another id means the client sent another patient's data,
+    and deciding on it (or silently without it) could show one patient's guidance for another.
+
+    Raises:
+        InvalidPrefetchError: naming the key and the resource.
+    """
+    if patient_id is None:
+        return
+    patients = [(source, raw) for _, (source, raw) in entries
+                if raw.get("resourceType") == "Patient" and raw.get("id")]
+    if patients and all(raw["id"] != patient_id for _, raw in patients):
+        source, raw = patients[0]
+        label = f"Patient/{raw['id']}"
+        raise InvalidPrefetchError(
+            f"{label} in {source!r} is not the context patient {patient_id!r}",
+            details=[ErrorDetail(path=f"{source}:{label}.id", message=f"expected {patient_id!r}")],
+            extra={"prefetchKey": source, "resource": label})
 
 
 def _choose(models: list[Resource], wanted_id: str | None) -> Any:

@@ -315,3 +315,15 @@ def test_prefetch_queries_have_no_empty_parameters(http: httpx.Client) -> None:
             for parameter in filter(None, query.split("&")):
                 name, _, value = parameter.partition("=")
                 assert name and value, (service["id"], key, template)
+
+
+def test_prefetched_patient_must_be_the_context_patient(http: httpx.Client) -> None:
+    """Another patient's data is never used: 400 naming the key and the resource."""
+    body = encounter_start()
+    body["context"]["patientId"] = "someone-else"
+    response = post_hook(http, ES, body)
+    assert response.status_code == 400
+    payload = response.json()
+    assert payload["error"] == "invalid-prefetch"
+    assert payload["prefetchKey"] == "patient" and payload["resource"] == "Patient/p1"
+    assert payload["details"][0]["path"] == "patient:Patient/p1.id"
