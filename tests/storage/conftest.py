@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -71,8 +72,19 @@ class PostgresCluster:
         return self.url(name)
 
     def stop(self) -> None:
+        """Immediate shutdown without pg_ctl's wait loop (it can idle for 20 s), then clean up."""
+        pid_file = self.dir / "data" / "postmaster.pid"
+        pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
         subprocess.run(_as_db_user([str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate",
-                                    "stop"]), capture_output=True)
+                                    "-W", "stop"]), capture_output=True)
+        deadline = time.monotonic() + 5
+        while pid is not None and pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid is not None and pid_file.exists():
+            try:
+                os.kill(pid, signal.SIGKILL)  # our own throwaway postmaster
+            except ProcessLookupError:
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
