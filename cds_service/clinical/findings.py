@@ -22,18 +22,13 @@ from typing import Any
 
 from ..fhir.record import PatientRecord
 from .knowledge import Knowledge
-from .model import Course, Evidence, Finding, Findings, Laterality, Onset
+from .model import Evidence, Finding, Findings, Laterality
 from .rules import evaluate_differential, evaluate_red_flags, usable_findings
 from .text import Mention
 
 _IGNORED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 _HISTORY_CLINICAL = frozenset({"resolved", "inactive", "remission"})
 _ACTIVE_MEDICATION = frozenset({"active", "on-hold"})
-_ONSET_BY_CONCEPT: dict[str, Onset] = {"sudden-onset": "sudden", "onset-subacute": "subacute",
-                                       "onset-gradual": "gradual"}
-_COURSE_BY_CONCEPT: dict[str, Course] = {"ascending": "ascending", "progressive": "progressive"}
-#: Complaint concepts the card builder reads as risk factors when current.
-_CURRENT_RISKS = frozenset({"fever", "trauma", "recent-infection"})
 _LEFT = re.compile(r"\b(?:left|LLE|L)\b", re.IGNORECASE)
 _RIGHT = re.compile(r"\b(?:right|RLE|R)\b", re.IGNORECASE)
 _BOTH = re.compile(r"\b(?:both|bilateral(?:ly)?|BLE|legs|lower\s+extremities|paraparesis|paraplegi\w*)\b",
@@ -68,19 +63,20 @@ def detect_findings(record: PatientRecord, knowledge: Knowledge, today: date) ->
     by_concept.update(derived)
     usable = usable_findings(by_concept, knowledge)
     leg_weakness = "leg-weakness" in usable
+    current_risks = {cid for cid, c in knowledge.concepts.items() if c.risk_factor}
     complaint = tuple(f for cid, f in by_concept.items()
-                      if cid in usable and _kind(knowledge, cid) == "complaint" and cid not in _CURRENT_RISKS)
+                      if cid in usable and _kind(knowledge, cid) == "complaint" and cid not in current_risks)
     complaint = tuple(sorted(complaint, key=lambda f: f.concept != "leg-weakness"))
     risk_factors = tuple(f for cid, f in by_concept.items()
                          if cid in knowledge.concepts and (_kind(knowledge, cid) == "history" or f.historical
-                                                           or (cid in _CURRENT_RISKS and cid in usable)))
+                                                           or (cid in current_risks and cid in usable)))
     red_flags = evaluate_red_flags(usable, knowledge)
     differential = evaluate_differential(usable, knowledge) if (leg_weakness or red_flags) else ()
     return Findings(
         leg_weakness=leg_weakness,
         laterality=laterality if leg_weakness else "unspecified",
-        onset=_first(usable, _ONSET_BY_CONCEPT, "unknown") if leg_weakness else "unknown",
-        course=_first(usable, _COURSE_BY_CONCEPT, "unknown") if leg_weakness else "unknown",
+        onset=_attribute(usable, knowledge, "onset") if leg_weakness else "unknown",
+        course=_attribute(usable, knowledge, "course") if leg_weakness else "unknown",
         complaint=complaint, red_flags=red_flags, differential=differential,
         risk_factors=risk_factors, age=age, sex=_sex(record),
         notes=tuple(f"data unavailable: {name}" for name in sorted(record.unavailable)),
@@ -291,11 +287,14 @@ def _kind(knowledge: Knowledge, concept: str) -> str:
     return found.kind if found is not None else "complaint"
 
 
-def _first(usable: dict[str, Finding], mapping: dict[str, Any], default: Any) -> Any:
-    for concept, value in mapping.items():
-        if concept in usable:
+def _attribute(usable: dict[str, Finding], knowledge: Knowledge, name: str) -> Any:
+    """Findings.onset / .course from the first usable cue carrying it, in codes.yaml order
+    (sudden before subacute before gradual; ascending before progressive)."""
+    for concept in knowledge.concepts.values():
+        value = getattr(concept, name)
+        if value is not None and concept.id in usable:
             return value
-    return default
+    return "unknown"
 
 
 # ---------------------------------------------------------------- small FHIR readers

@@ -33,6 +33,10 @@ class Concept:
     sources: tuple[str, ...]
     #: an onset/course cue: counts only in a text that also mentions one of these
     attribute_of: tuple[str, ...] = ()
+    onset: str | None = None
+    course: str | None = None
+    #: a complaint concept the card builder also reads as a risk factor (fever, trauma)
+    risk_factor: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,8 +147,12 @@ def _build(root: Any) -> Knowledge:
         where = f"codes.yaml: {cid}"
         if row.get("kind") not in ("complaint", "history") or not row.get("label"):
             raise ValueError(f"{where}: needs label and kind complaint|history")
+        if row.get("onset") not in (None, "sudden", "acute", "subacute", "gradual") or \
+                row.get("course") not in (None, "progressive", "ascending", "stable", "improving"):
+            raise ValueError(f"{where}: bad onset or course value")
         concepts[cid] = Concept(cid, str(row["label"]), row["kind"], _source_ids(row, sources, where),
-                                tuple(row.get("attribute_of") or ()))
+                                tuple(row.get("attribute_of") or ()), row.get("onset"), row.get("course"),
+                                bool(row.get("risk_factor", False)))
         entries.extend(parse_code_entries(cid, row.get("codes") or [], systems, where))
     known = set(concepts) | DERIVED_CONCEPTS
     for concept in concepts.values():
