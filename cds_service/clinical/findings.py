@@ -140,7 +140,8 @@ def _condition_hits(condition: Any, record: PatientRecord, knowledge: Knowledge,
         current = True
     else:
         when = _to_date(condition.onsetDateTime) or _to_date(condition.recordedDate)
-        current = when is None or (today - when) <= timedelta(days=knowledge.problem_recent_days)
+        # Undated and not tied to this encounter: nothing says it is new, so it is history.
+        current = when is not None and (today - when) <= timedelta(days=knowledge.problem_recent_days)
     possible = _status_code(condition.verificationStatus) in ("provisional", "differential", "unconfirmed")
     for hit in _concept_hits(condition.code, "Condition", condition.id, "code", knowledge, current=current):
         yield replace(hit, possible=hit.possible or possible)

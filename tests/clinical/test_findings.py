@@ -203,3 +203,30 @@ def test_differential_is_shaped_by_the_patient(knowledge: Knowledge) -> None:
 def test_nothing_to_say_for_an_unrelated_visit(knowledge: Knowledge) -> None:
     result = findings(knowledge, patient(), encounter("sore throat"))
     assert not result.has_anything and result.differential == ()
+
+
+def test_undated_problem_not_tied_to_this_encounter_is_history(knowledge: Knowledge) -> None:
+    cond = condition("c1", ICD, "G82.22", "Paraplegia, incomplete", this_encounter=False)
+    del cond["onsetDateTime"]
+    result = findings(knowledge, patient(), encounter(), cond)
+    assert not result.leg_weakness
+    assert [f.historical for f in result.risk_factors if f.concept == "leg-weakness"] == [True]
+
+
+def test_odd_but_valid_resources_do_not_crash(knowledge: Knowledge) -> None:
+    result = findings(
+        knowledge, patient(birth="1970"),
+        encounter(coding=[{"code": "102568007"}]),  # no system: not matched
+        {"resourceType": "Condition", "id": "c9", "subject": {"reference": "Patient/p1"}},  # no code
+        observation("o1", "8310-5", valueQuantity={"unit": "Cel"}),  # no value
+        observation("o2", "8661-1"),  # chief complaint without a value
+        {"resourceType": "MedicationRequest", "id": "m9", "status": "active", "intent": "order",
+         "subject": {"reference": "Patient/p1"}, "medicationReference": {"reference": "Medication/x"}},
+    )
+    assert not result.has_anything and result.age == 56
+
+
+def test_no_patient_and_no_encounter(knowledge: Knowledge) -> None:
+    result = findings(knowledge, condition("c1", ICD, "G83.4", "Cauda equina syndrome", onset="2026-11-23",
+                                           this_encounter=False))
+    assert result.age is None and "cauda-equina" in flags(result)
