@@ -30,7 +30,9 @@ _STOP = object()
 def write_events(conn: Connection, events: list[HookCallEvent]) -> None:
     """Insert hook calls and their cards in the caller's transaction."""
     for event in events:
-        call_id = conn.execute(insert(hook_calls).values(_call_row(event))).inserted_primary_key[0]
+        key = conn.execute(insert(hook_calls).values(_call_row(event))).inserted_primary_key
+        assert key is not None
+        call_id = key[0]
         if event.cards:
             conn.execute(insert(cards), [_card_row(call_id, c) for c in event.cards])
 

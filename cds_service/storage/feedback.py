@@ -151,5 +151,5 @@ def store_feedback(conn: Connection, items: Sequence[FeedbackItem], service_id: 
         statement = (dialect.insert(feedback).values(row).on_conflict_do_nothing(index_elements=["digest"])
                      .returning(feedback.c.id))  # rowcount is -1 with psycopg; a returned id is exact
         if conn.execute(statement).first() is not None:
-            inserted.append(row["outcome"])
+            inserted.append(str(row["outcome"]))
     return inserted

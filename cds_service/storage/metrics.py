@@ -29,7 +29,7 @@ class Metrics:
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram, values
         if multiprocess_dir() and values.ValueClass.__name__ == "MutexValue":
-            values.ValueClass = values.get_value_class()  # imported before the variable was set
+            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]  # imported before the variable was set
         self._registry = None if multiprocess_dir() else CollectorRegistry()
         registry = self._registry
         self.calls = Counter("cds_hook_calls", "Hook calls by service, HTTP status and outcome.",
@@ -62,5 +62,5 @@ class Metrics:
         if registry is None:
             from prometheus_client import multiprocess
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
