@@ -156,11 +156,14 @@ class RecordBuilder:
         by_type: dict[str, list[Resource]] = {t: [] for t in MODELS}
         entries = list(self._raw.items()) + [(f"{r.get('resourceType')}/", (s, r)) for s, r in self._anonymous]
         _check_context_patient(entries, patient_id)
+        owner = patient_id or _single_patient_id(entries)
         for ref, (source, raw) in entries:
             rtype = raw["resourceType"]
             keep = self.keep.get(rtype)
             if keep is not None and not keep(raw):
                 continue
+            if owner is not None:
+                self._check_subject(raw, source, owner)
             model = validate_resource(raw, source)
             by_type[rtype].append(model)
             if not ref.endswith("/"):
@@ -170,8 +173,8 @@ class RecordBuilder:
                 index[alias] = index[ref]
         return PatientRecord(
             patient=_choose(by_type["Patient"], patient_id),
-            encounter=(_choose(by_type["Encounter"], encounter_id) if encounter_id
-                       else current_encounter(by_type["Encounter"])),  # type: ignore[arg-type]
+            encounter=(_choose(by_type["Encounter"], encounter_id)
+                       or current_encounter(by_type["Encounter"])),  # type: ignore[arg-type]
             conditions=tuple(by_type["Condition"]),  # type: ignore[arg-type]
             observations=tuple(by_type["Observation"]),  # type: ignore[arg-type]
             medication_requests=tuple(by_type["MedicationRequest"]),  # type: ignore[arg-type]
@@ -182,6 +185,37 @@ class RecordBuilder:
             unavailable=frozenset(self.unavailable),
             index=index,
         )
+
+
+    def _check_subject(self, raw: Mapping[str, Any], source: str, patient_id: str) -> None:
+        """Reject a resource about another patient (its subject names a different Patient).
+
+        Deciding on another patient's conditions could show one patient's red flag for
+        another: the worst failure this service can have. References that cannot be
+        resolved (a ``urn:uuid`` not in the data) are kept.
+
+        Raises:
+            InvalidPrefetchError: naming the key, the resource and the field.
+        """
+        subject = raw.get("subject") or raw.get("patient")
+        reference = subject.get("reference") if isinstance(subject, dict) else None
+        if not isinstance(reference, str) or not reference:
+            return
+        target = self._aliases.get(reference, reference).rstrip("/").split("/")
+        if len(target) < 2 or target[-2] != "Patient" or target[-1] == patient_id:
+            return
+        label = f"{raw.get('resourceType')}/{raw.get('id', '?')}"
+        field_name = "subject" if "subject" in raw else "patient"
+        raise InvalidPrefetchError(
+            f"{label} in {source!r} is about another patient ({reference}), not {patient_id!r}",
+            details=[ErrorDetail(path=f"{source}:{label}.{field_name}.reference",
+                                 message=f"expected Patient/{patient_id}")],
+            extra={"prefetchKey": source, "resource": label})
+
+
+def _single_patient_id(entries: list[tuple[str, tuple[str, dict[str, Any]]]]) -> str | None:
+    ids = {raw.get("id") for _, (_, raw) in entries if raw.get("resourceType") == "Patient"}
+    return next(iter(ids)) if len(ids) == 1 and None not in ids else None
 
 
 def _check_context_patient(entries: list[tuple[str, tuple[str, dict[str, Any]]]], patient_id: str | None) -> None:
