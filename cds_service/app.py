@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import logs
@@ -100,8 +101,13 @@ def _render_unexpected(error: Exception) -> Response:
     body = request.get_json(silent=True, cache=True) if request.is_json else None
     if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
         hook_instance = body["hookInstance"]
-    logs.log_event("unexpected-error", level=logging.ERROR, exc_info=True, path=request.path,
-                   hookInstance=hook_instance)
+    state = current_app.extensions.get("cds")
+    log_phi = bool(state is not None and state.settings.log_phi)
+    # Exception messages may quote patient data (a library echoing a value), so unless
+    # CDS_LOG_PHI is on the log gets the exception type and the frames, not the message.
+    frames = [f"{f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(error.__traceback__)]
+    logs.log_event("unexpected-error", level=logging.ERROR, exc_info=log_phi, path=request.path,
+                   hookInstance=hook_instance, exception=type(error).__name__, frames=frames[-12:])
     return _json_error(500, {"error": "internal-error", "message": "unexpected error; see the service log"})
 
 

@@ -56,6 +56,7 @@ def call_service(service_id: str) -> Response:
     deadline = Deadline(state.settings.time_budget_ms)
     event: dict[str, Any] = {"service_id": service_id, "hook": None, "hook_instance": None,
                              "issuer": None, "patient_hash": None}
+    phi: dict[str, Any] = {}
     try:
         event["issuer"] = state.verifier.verify(request.headers.get("Authorization"), public_url(state))
         definition, _ = state.registry.get(service_id)
@@ -67,27 +68,33 @@ def call_service(service_id: str) -> Response:
             context = body.get("context")
             if isinstance(context, dict) and isinstance(context.get("patientId"), str):
                 event["patient_hash"] = hash_patient_id(context["patientId"], state.settings.patient_hash_salt)
+                if state.settings.log_phi:  # CDS_LOG_PHI=true: debugging only, never in production
+                    phi["patientId"] = context["patientId"]
         service = state.services[service_id]
         options = CallOptions(allow_http_fhir_server=state.settings.allow_http_fhir_server,
                               link_base_url=link_base(state))
         result = run_hook_call(definition, service.handle, body, fetcher=state.fetcher, options=options,
                                deadline=deadline, keep=service.record_filters())
     except ServiceError as exc:
-        _notify(state, event, exc.status, str(exc.status), started, deadline, [])
+        _notify(state, event, exc.status, str(exc.status), started, deadline, [], phi)
         raise
     except Exception:
-        _notify(state, event, 500, "error", started, deadline, [])
+        _notify(state, event, 500, "error", started, deadline, [], phi)
         raise
     if result.unavailable:
         log_event("prefetch-unavailable", level=logging.WARNING, service=service_id,
                   hookInstance=event["hook_instance"], keys=result.unavailable)
-    _notify(state, event, 200, result.outcome, started, deadline, result.response["cards"])
+    _notify(state, event, 200, result.outcome, started, deadline, result.response["cards"], phi)
     return jsonify(result.response)
 
 
 def _notify(state: AppState, event: dict[str, Any], status: int, outcome: str, started: float,
-            deadline: Deadline, cards: list[dict[str, Any]]) -> None:
-    """Log the call and hand it to the observers (audit, metrics)."""
+            deadline: Deadline, cards: list[dict[str, Any]], phi: dict[str, Any]) -> None:
+    """Log the call and hand it to the observers (audit, metrics).
+
+    ``phi`` is empty unless ``CDS_LOG_PHI=true``; then the raw patient id joins the log
+    line (never the audit row or the metrics).
+    """
     duration = (time.monotonic() - started) * 1000.0
     call = HookCallEvent(time=datetime.now(timezone.utc), http_status=status, outcome=outcome,
                          duration_ms=round(duration, 2),
@@ -98,7 +105,7 @@ def _notify(state: AppState, event: dict[str, Any], status: int, outcome: str, s
               hookInstance=call.hook_instance, status=status, outcome=outcome,
               durationMs=call.duration_ms, stages=call.stages, patient=call.patient_hash,
               cards=[c.topic for c in call.cards],
-              slowestStage=deadline.slowest_stage() if outcome == "overrun" else None)
+              slowestStage=deadline.slowest_stage() if outcome == "overrun" else None, **phi)
     for observer in state.observers:
         try:
             observer(call)
