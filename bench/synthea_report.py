@@ -77,12 +77,27 @@ def run_patient(name: str, bundle: dict[str, Any]) -> PatientRun:
     knowledge = load_knowledge()
     builder = RecordBuilder(keep={"Observation": knowledge.is_relevant_observation})
     builder.add("bundle", bundle)
-    record = builder.build()
+    record = builder.build(encounter_id=latest_encounter_id(bundle))
     day = _encounter_day(record.encounter) or datetime.now(timezone.utc).date()
     started = time.perf_counter()
     findings = detect_findings(record, knowledge, day)
     ms = (time.perf_counter() - started) * 1000
     return PatientRun(name, len(bundle.get("entry") or []), _encounter_day(record.encounter), findings, ms)
+
+
+def latest_encounter_id(bundle: dict[str, Any]) -> str | None:
+    """The id of the encounter with the latest period start (named explicitly, so the report
+    does not depend on the record builder's default choice)."""
+    encounters = [e["resource"] for e in bundle.get("entry") or []
+                  if isinstance(e.get("resource"), dict) and e["resource"].get("resourceType") == "Encounter"]
+    if not encounters:
+        return None
+
+    def start(encounter: dict[str, Any]) -> str:
+        period = encounter.get("period") or {}
+        return str(period.get("start") or period.get("end") or "")
+
+    return str(max(encounters, key=start).get("id"))
 
 
 def _encounter_day(encounter: Any) -> date | None:

@@ -88,25 +88,23 @@ class Knowledge:
     problem_recent_days: int
     age_over: tuple[str, int]
     age_under: tuple[str, int]
+    #: the union of the three code sets above, precomputed for is_relevant_observation
+    observation_code_set: frozenset[tuple[str, str]] = frozenset()
 
     def observation_codes(self) -> list[tuple[str, str]]:
         """(system, code) of every Observation the logic reads, for the prefetch query."""
-        return sorted(self.chief_complaint_codes | self.temperature_codes | self.lab_codes)
+        return sorted(self.observation_code_set)
 
     def is_relevant_observation(self, raw: Mapping[str, Any]) -> bool:
         """Whether a raw Observation carries one of our codes (checked before validation,
         because a Synthea patient has hundreds of Observations we never read)."""
-        wanted = self._observation_code_set
+        wanted = self.observation_code_set
         code = raw.get("code")
         codings = code.get("coding") if isinstance(code, Mapping) else None
         for coding in codings or ():
             if isinstance(coding, Mapping) and (coding.get("system"), coding.get("code")) in wanted:
                 return True
         return False
-
-    @property
-    def _observation_code_set(self) -> frozenset[tuple[str, str]]:
-        return self.chief_complaint_codes | self.temperature_codes | self.lab_codes
 
     def source_url(self, source_id: str) -> str:
         return self.sources[source_id].url
@@ -192,7 +190,9 @@ def _build(root: Any) -> Knowledge:
         concepts=concepts, codes=CodeSet.from_entries(entries), text=engine, red_flags=red_flags,
         differential=differential, differential_weight=int(diff_doc.get("weight", 10)), sources=sources,
         chief_complaint_codes=code_pairs("chief_complaint"), temperature_codes=code_pairs("temperature"),
-        lab_codes=code_pairs("labs"), fever_celsius=float(obs["temperature"]["fever_celsius"]),
+        lab_codes=code_pairs("labs"),
+        observation_code_set=code_pairs("chief_complaint") | code_pairs("temperature") | code_pairs("labs"),
+        fever_celsius=float(obs["temperature"]["fever_celsius"]),
         temperature_recent_days=int(obs["temperature"]["recent_days"]),
         problem_recent_days=int(obs["problem_list"]["recent_days"]),
         age_over=ages["age_over"], age_under=ages["age_under"],
