@@ -22,6 +22,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 T = TypeVar("T")
 
@@ -60,7 +61,9 @@ class Database:
             return create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
         if self.url.database and self.url.database != ":memory:":
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        # NullPool: opening a SQLite file is cheap, and no idle handles (3 fds each in WAL mode)
+        # linger in processes that build many apps (tests) or sit idle between calls
+        engine = create_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, poolclass=NullPool)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
