@@ -248,7 +248,7 @@ def run_vignette(vignette: Vignette, knowledge: Knowledge) -> Outcome:
     builder = RecordBuilder(keep={"Observation": knowledge.is_relevant_observation})
     builder.add("bundle", vignette.bundle)
     record = builder.build(encounter_id=vignette.encounter)
-    if vignette.encounter and record.encounter is None:
+    if vignette.encounter and record.encounter_id != vignette.encounter:  # the builder falls back silently
         raise ConfigurationError(f"vignette {vignette.id!r}: no Encounter {vignette.encounter!r} in its bundle")
     findings = detect_findings(record, knowledge, vignette.today)
     topics = topics_of(findings)

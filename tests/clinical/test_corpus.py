@@ -28,11 +28,7 @@ VIGNETTES = load_corpus(CASES)
 #: Vignettes the clinical layer is known to get wrong today, with the reason. Each is a
 #: strict xfail: it fails the run as soon as the logic gets it right, so the entry must
 #: then be removed. The corpus-wide checks below leave these out and hold for the rest.
-KNOWN_GAPS: dict[str, str] = {
-    "ctx-no-improvement": "pseudo-negation: 'no improvement in the left leg weakness' negates the weakness",
-    "ctx-without-warning": "pseudo-negation: 'without warning' negates 'her left leg suddenly gave way'",
-    "ctx-ruled-out": "backward negation: 'cauda equina ruled out on MRI' still fires the CES concept",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
