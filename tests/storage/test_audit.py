@@ -1,0 +1,49 @@
+"""The audit trail of hook calls, in process, on SQLite and PostgreSQL: what is kept and what is not."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from sqlalchemy import select
+
+from cds_service import Settings, create_app
+from tests.storage.helpers import cards, hook_calls, vignette_call
+
+
+def test_hook_calls_and_cards_are_audited_without_identifiers(tmp_path: Path, database_url: str) -> None:
+    app = create_app(Settings(require_auth=False, data_dir=str(tmp_path / "data"), database_url=database_url,
+                              patient_hash_salt="pepper"))
+    storage = app.extensions["cds"].extras["storage"]
+    try:
+        client = app.test_client()
+        body = vignette_call()
+        answer = client.post("/cds-services/leg-weakness", json=body)
+        assert answer.status_code == 200
+        refused = client.post("/cds-services/leg-weakness", json={"hook": "encounter-start"})
+        assert refused.status_code == 400
+        storage.audit.flush()
+        with storage.database.read() as conn:
+            calls = list(conn.execute(select(hook_calls).order_by(hook_calls.c.id)).mappings())
+            shown = list(conn.execute(select(cards)).mappings())
+    finally:
+        storage.close()
+    assert [(c["http_status"], c["outcome"]) for c in calls] == [(200, "ok"), (400, "400")]
+    first = calls[0]
+    assert first["hook_instance"] == body["hookInstance"] and first["hook"] == "encounter-start"
+    assert re.fullmatch(r"[0-9a-f]{32}", first["patient_hash"])
+    assert first["duration_ms"] > 0 and json.loads(first["stages"])
+    returned = answer.json["cards"]
+    assert sorted(c["uuid"] for c in shown) == sorted(c["uuid"] for c in returned)
+    assert {c["topic"] for c in shown} == {c["source"]["topic"]["code"] for c in returned}
+    stored_text = json.dumps([{k: str(v) for k, v in row.items()} for row in calls + shown])
+    assert '"p1"' not in stored_text and "legs weak" not in stored_text and "Practitioner" not in stored_text
+
+
+def test_metrics_need_no_token(tmp_path: Path) -> None:
+    app = create_app(Settings(require_auth=True, data_dir=str(tmp_path / "data")))
+    try:
+        response = app.test_client().get("/metrics")
+        assert response.status_code == 200 and b"cds_hook_calls_total" in response.data
+    finally:
+        app.extensions["cds"].extras["storage"].close()
