@@ -192,6 +192,6 @@ def _grid(header: tuple[str, ...], body: list[tuple[Any, ...]]) -> list[str]:
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*table[0]), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*r) for r in table[1:]] or ["(no data)"]
-    return lines
+    return [line.rstrip() for line in lines]
 
 
