@@ -994,12 +994,69 @@ def context_pseudo_triggers() -> list[dict[str, Any]]:
     ]
 
 
+def fifth_batch() -> list[dict[str, Any]]:
+    """Fifth batch: Condition statuses, negation scope across sentences, more lay and
+    shorthand wordings, and a long-standing deficit with a new red-flag cue."""
+    ces = {"red_flags": ["cauda-equina"]}
+    spinal_quiet = {"red_flags": ["cauda-equina", "spinal-infection", "fracture", "cord-compression",
+                                  "limb-ischemia", "stroke"]}
+    return [
+        case("b5-ces-provisional-condition", "code-only",
+             "CES Condition with verificationStatus provisional: a suspected CES still raises the card.",
+             "clinical-reference §6.2 rule 6; §4", conditions=[c(1, *CES_ICD, verification="provisional")],
+             expect=ces, forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        quiet("b5-stroke-inactive-condition", "resolved", "Stroke Condition with clinicalStatus inactive (2020).",
+              "clinical-reference §4 (clinicalStatus)", reason="Repeat prescription", age=75,
+              conditions=[c(1, *STROKE_SCT, status="inactive", category="problem-list-item", onset="2020-07-01")]),
+        case("b5-bilat-abbrev", "laterality", "'bilat LE weakness' shorthand.", LEX,
+             reason="bilat LE weakness x 5 days",
+             expect={"leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "fracture", "cauda-equina"]}),
+        case("b5-lle-3-of-5", "laterality", "'LLE 3/5' power grade.", LEX, cc="LLE 3/5 power, hip flexion",
+             expect={"leg_weakness": True, "laterality": "left"}, forbid_all_but=[]),
+        case("b5-knees-gave-way", "text-only", "'My knees gave way twice this week'.", LEX,
+             cc="My knees gave way twice this week", age=59, expect={"leg_weakness": True},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "cauda-equina"]}),
+        case("b5-heavy-legs-code", "code-only", "Heavy legs (SNOMED 161873000) coded.", "clinical-reference §5.1",
+             conditions=[c(1, SCT, "161873000", "Heavy legs")], expect={"leg_weakness": True},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection", "cauda-equina"]}),
+        case("b5-cant-climb-stairs", "text-only", "'Can't climb the stairs any more, thighs weak'.", LEX,
+             reason="Can't climb the stairs any more, my thighs feel weak", age=63,
+             expect={"leg_weakness": True}, forbid=spinal_quiet),
+        case("b5-paraplegic-new-fever-back-pain", "red-flag",
+             "Long-standing paraplegia (G82.20, 2010) with a new fever of 39.1 °C and new back pain.", R4,
+             reason="New back pain for 3 days", temp=39.1, age=44, sex="male",
+             conditions=[c(1, *PARAPLEGIA_ICD, category="problem-list-item", onset="2010-05-01")],
+             expect={"red_flags": ["spinal-infection"]}, forbid={"red_flags": ["stroke", "limb-ischemia"]}),
+        case("b5-ali-af-stopped-warfarin", "red-flag",
+             "AF, stopped warfarin; left leg suddenly numb, cold and painful.", R9,
+             cc="AF, stopped warfarin last month. Left leg suddenly numb, cold and painful.", age=79,
+             expect={"red_flags": ["limb-ischemia"]},
+             forbid={"red_flags": ["cauda-equina", "guillain-barre", "spinal-infection"]}),
+        case("b5-negation-stays-in-sentence", "red-flag",
+             "'No fever, chills or weight loss.' does not negate the next sentence's weakness and retention.",
+             f"{CTX}; {R1}",
+             reason="No fever, chills or weight loss. Progressive weakness of both legs for 2 weeks with urinary "
+                    "retention.",
+             expect={**ces, "leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["spinal-infection", "stroke", "limb-ischemia"]}),
+        case("b5-no-saddle-but-retention", "red-flag",
+             "Saddle sensation denied, but urinary retention with bilateral leg weakness is still CES.", R1,
+             cc="No saddle anaesthesia. Urinary retention and bilateral leg weakness since yesterday.",
+             expect={**ces, "leg_weakness": True, "laterality": "bilateral"},
+             forbid={"red_flags": ["stroke", "limb-ischemia", "spinal-infection"]}),
+        quiet("b5-family-then-denies", "family", "'Brother has MS. Patient denies weakness or numbness.'", CTX,
+              cc="Brother has MS. Patient denies weakness or numbness.", age=33),
+    ]
+
+
 GROUPS = {
     "cauda-equina": cauda_equina, "stroke": stroke, "cord-compression": cord_compression,
     "spinal-infection": spinal_infection, "fracture": fracture, "guillain-barre": guillain_barre,
     "limb-ischemia": limb_ischemia, "laterality-course-differential": laterality_and_course,
     "plain-and-traps": plain_and_traps, "phrasing-variants": phrasing_variants,
     "structured-data": structured_data, "context-pseudo-triggers": context_pseudo_triggers,
+    "fifth-batch": fifth_batch,
 }
 
 
