@@ -41,11 +41,4 @@ class HookCallEvent:
     cards: tuple[CardSummary, ...] = ()
 
 
-@dataclass(frozen=True)
-class FeedbackEvent:
-    service_id: str
-    outcome: str  # accepted | overridden
-    card_topic: str | None = None
-
-
 Observer = Callable[[HookCallEvent], None]
