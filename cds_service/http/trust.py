@@ -12,7 +12,6 @@ tenant it must present and the signing algorithms it may use::
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from ..errors import ConfigurationError
+from ..network import is_loopback_host
 
 # Asymmetric algorithms we can verify; ``none`` and every HMAC algorithm are never among them.
 SUPPORTED_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "RS256", "RS384", "RS512"})
@@ -45,17 +45,6 @@ def check_algorithms(algorithms: tuple[str, ...], where: str) -> tuple[str, ...]
         raise ConfigurationError(
             f"{where}: algorithms must be among {sorted(SUPPORTED_ALGORITHMS)}, got {list(algorithms)}")
     return algorithms
-
-
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_jwks_url(url: str, allow_http: bool) -> None:

@@ -19,6 +19,7 @@ from ..errors import (HookMismatchError, InvalidPrefetchError, PreconditionFaile
 from ..fhir.prefetch import Fetcher, FetchResult, KeyStatus, classify, fill_template
 from ..fhir.record import PatientRecord, RecordBuilder
 from ..logs import log_event
+from ..network import is_loopback_host
 from ..protocol import validation
 from ..protocol.registry import ServiceDefinition
 
@@ -193,21 +194,9 @@ def _why_not_fetchable(server: str | None, fetcher: Fetcher | None, options: Cal
     parts = urlsplit(server)
     if parts.scheme == "https":
         return None
-    if parts.scheme == "http" and options.allow_http_fhir_server and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and options.allow_http_fhir_server and is_loopback_host(parts.hostname):
         return None
     return "fhirServer is not https (plain http is allowed only to loopback with CDS_ALLOW_HTTP_FHIR_SERVER=true)"
-
-
-def _is_loopback(host: str | None) -> bool:
-    import ipaddress
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_response(response: Mapping[str, Any], service_id: str) -> None:
