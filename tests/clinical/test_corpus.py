@@ -28,9 +28,7 @@ VIGNETTES = load_corpus(CASES)
 #: Vignettes the clinical layer is known to get wrong today, with the reason. Each is a
 #: strict xfail: it fails the run as soon as the logic gets it right, so the entry must
 #: then be removed. The corpus-wide checks below leave these out and hold for the rest.
-KNOWN_GAPS: dict[str, str] = {
-    "b5-bilat-abbrev": "laterality: the shorthand 'bilat' is not read as bilateral",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
