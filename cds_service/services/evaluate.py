@@ -32,7 +32,7 @@ def evaluate_bundle(service: Any, bundle: Any, encounter_id: str | None, *, link
     if len(patients) != 1:
         raise InvalidBundleError(f"the Bundle must hold exactly one Patient, it holds {len(patients)}")
     record = builder.build(patient_id=None, encounter_id=encounter_id)
-    if encounter_id and record.encounter is None:
+    if encounter_id and record.encounter_id != encounter_id:
         raise InvalidBundleError(f"no Encounter with id {encounter_id!r} in the Bundle",
                                  details=[ErrorDetail(path="?encounter", message="unknown encounter id")])
     deadline = Deadline(budget_ms)
