@@ -196,8 +196,7 @@ def load_card_library() -> CardLibrary:
     """
     root = resources.data_root("cards")
     base = _mapping(resources.load_data(root, "library.yaml"), "library.yaml")
-    sources = {sid: Source(sid, str(s["title"]), str(s["url"]))
-               for sid, s in _mapping(resources.load_data(root, "sources.yaml"), "sources.yaml").items()}
+    sources = load_sources()
     orders = {oid: _order(oid, o) for oid, o in
               _mapping(resources.load_data(root, "orders.yaml"), "orders.yaml")["orders"].items()}
     red_flags = {topic: _red_flag(topic, r) for topic, r in
@@ -223,6 +222,12 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigurationError(f"cards/{where}: expected a mapping")
     return value
+
+
+def load_sources() -> dict[str, Source]:
+    """The guideline sources, from the clinical knowledge base: one registry for rules and cards."""
+    raw = _mapping(resources.load_data(resources.knowledge_root(), "sources.yaml"), "sources.yaml")["sources"]
+    return {sid: Source(sid, str(s["title"]), str(s["url"])) for sid, s in _mapping(raw, "sources.yaml").items()}
 
 
 def _order(oid: str, raw: Mapping[str, Any]) -> Order:

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from .. import resources
+from ..card_builder import load_sources
 
 bp = Blueprint("education", __name__)
 
@@ -34,8 +35,8 @@ footer{font-size:.9rem;color:#555;margin-top:2rem}
 @cache
 def render_handout() -> str:
     """The handout page as HTML, rendered once from ``cards/handout.yaml``."""
-    return render_page(resources.load_data(resources.data_root("cards"), "handout.yaml"),
-                       resources.load_data(resources.data_root("cards"), "sources.yaml"))
+    sources = {sid: {"title": s.title, "url": s.url} for sid, s in load_sources().items()}
+    return render_page(resources.load_data(resources.data_root("cards"), "handout.yaml"), sources)
 
 
 def render_page(data: dict[str, Any], sources: dict[str, Any]) -> str:

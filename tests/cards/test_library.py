@@ -34,8 +34,10 @@ def test_every_code_is_in_the_clinical_reference_with_a_status(library: CardLibr
 def test_every_source_is_a_reference_source_with_an_https_url(library: CardLibrary) -> None:
     text = _reference_text()
     for sid, source in library.sources.items():
-        assert re.search(rf"^\| {sid} \|", text, flags=re.M), f"{sid} is not in the reference's source list"
         assert source.url.startswith("https://") and source.title
+        if sid == "LEX":  # the reference's own engineering lexicon (section 6.1), not a section-7 source
+            continue
+        assert re.search(rf"^\| {sid} \|", text, flags=re.M), f"{sid} is not in the reference's source list"
 
 
 def test_library_check_rejects_bad_data(library: CardLibrary) -> None:
