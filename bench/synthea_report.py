@@ -30,6 +30,18 @@ _SUBJECT_FIELDS = ("subject", "patient", "beneficiary")
 #: A red flag not listed here is a false alarm until a clinician reviews it.
 REVIEWED: dict[tuple[str, str], str] = {}
 
+#: Replay of every encounter: (patient, red-flag id, encounter type) -> justification.
+REPLAY_REVIEWED: dict[tuple[str, str, str], str] = {
+    ("fhir-data-pipes-synthea-hiv/Lawrence741_Hammes673_6d44fe03-2478-a82d-7495-3a7c433ed921", "stroke", "Stroke"):
+        "justified: this encounter is the stroke admission and records Stroke (SNOMED CT 230690007) as its "
+        "diagnosis; on warfarin with atrial fibrillation (NICE NG128 / CG68: immediate imaging when anticoagulated)",
+    ("generated-sample-data-r4/Adan_Portillo_22bbe238-220e-495c-8abc-0ce3aa28a605", "stroke",
+     "Encounter for check up (procedure)"):
+        "justified by the data: this encounter records a new Stroke (SNOMED CT 230690007) with onset on the "
+        "encounter day and starts warfarin; a newly diagnosed stroke warrants the stroke card (NICE NG128). "
+        "That Synthea places the diagnosis in a check-up is a generator artefact",
+}
+
 
 @dataclass(frozen=True)
 class PatientRun:
@@ -111,11 +123,34 @@ def run_all(root: Path = DATA) -> list[PatientRun]:
     return [run_patient(name, bundle) for name, bundle in iter_patients(root)]
 
 
+def replay_encounters(root: Path = DATA) -> tuple[int, list[tuple[str, date, str, str]]]:
+    """Every encounter of every patient as if it were today (data dated later is ignored by
+    the logic as not yet known): (encounters evaluated, [(patient, day, encounter type, red flag)])."""
+    knowledge = load_knowledge()
+    fired: list[tuple[str, date, str, str]] = []
+    count = 0
+    for name, bundle in iter_patients(root):
+        builder = RecordBuilder(keep={"Observation": knowledge.is_relevant_observation})
+        builder.add("bundle", bundle)
+        for entry in bundle.get("entry") or []:
+            resource = entry.get("resource") or {}
+            if resource.get("resourceType") != "Encounter":
+                continue
+            record = builder.build(encounter_id=resource.get("id"))
+            day = _encounter_day(record.encounter)
+            if day is None:
+                continue
+            count += 1
+            kind = (record.encounter.type[0].text or "") if record.encounter and record.encounter.type else ""
+            fired += [(name, day, kind, flag.id) for flag in detect_findings(record, knowledge, day).red_flags]
+    return count, fired
+
+
 def unreviewed_red_flags(runs: list[PatientRun]) -> list[tuple[str, str]]:
     return [(r.name, f.id) for r in runs for f in r.findings.red_flags if (r.name, f.id) not in REVIEWED]
 
 
-def render(runs: list[PatientRun]) -> str:
+def render(runs: list[PatientRun], replay: tuple[int, list[tuple[str, date, str, str]]] | None = None) -> str:
     flagged = [r for r in runs if r.findings.red_flags]
     weak = [r for r in runs if r.findings.leg_weakness]
     anything = [r for r in runs if r.findings.has_anything]
@@ -151,6 +186,13 @@ def render(runs: list[PatientRun]) -> str:
             for trigger in flag.triggers:
                 quotes = "; ".join(e.quote() for e in trigger.evidence[:3])
                 lines.append(f"  - {trigger.label}: {quotes}")
+    if replay is not None:
+        count, fired = replay
+        lines += ["", "## Every encounter replayed", "",
+                  f"Each of the **{count}** encounters evaluated as if it were today: "
+                  f"**{len(fired)}** red flags.", ""]
+        lines += [f"- `{n}` {d} ({kind or 'encounter'}): **red-flag-{flag}**: "
+                  + REPLAY_REVIEWED.get((n, flag, kind), "NOT REVIEWED") for n, d, kind, flag in fired]
     lines += ["", "## Per patient", "", "| patient | resources | latest encounter | leg weakness | red flags | "
               "risk factors |", "|---|---|---|---|---|---|"]
     for run in runs:
@@ -168,7 +210,8 @@ def main() -> None:
     args = parser.parse_args()
     load_knowledge().text.analyze("warm up the pipeline")
     runs = run_all(args.data)
-    args.out.write_text(render(runs), encoding="utf-8")
+    replay = replay_encounters(args.data)
+    args.out.write_text(render(runs, replay), encoding="utf-8")
     print(f"{len(runs)} patients, {sum(bool(r.findings.red_flags) for r in runs)} with a red flag, "
           f"unreviewed: {unreviewed_red_flags(runs)}")
 

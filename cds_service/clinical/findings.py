@@ -31,7 +31,7 @@ _HISTORY_CLINICAL = frozenset({"resolved", "inactive", "remission"})
 _ACTIVE_MEDICATION = frozenset({"active", "on-hold"})
 _LEFT = re.compile(r"\b(?:left|LLE|L)\b", re.IGNORECASE)
 _RIGHT = re.compile(r"\b(?:right|RLE|R)\b", re.IGNORECASE)
-_BOTH = re.compile(r"\b(?:both|bilateral(?:ly)?|BLE|legs|lower\s+extremities|paraparesis|paraplegi\w*)\b",
+_BOTH = re.compile(r"\b(?:both|bilat(?:eral(?:ly)?)?|BLE|legs|lower\s+extremities|paraparesis|paraplegi\w*)\b",
                    re.IGNORECASE)
 _FAHRENHEIT = frozenset({"[degF]", "degF", "°F", "F"})
 
@@ -134,17 +134,21 @@ def _condition_hits(condition: Any, record: PatientRecord, knowledge: Knowledge,
     if condition.code is None:
         return
     this_encounter = id(condition) in encounter_dx or _is_this_encounter(condition.encounter, record)
-    if _status_code(condition.clinicalStatus) in _HISTORY_CLINICAL:
+    when = _to_date(condition.onsetDateTime) or _to_date(condition.recordedDate)
+    # A date after today (beyond a day of clock skew) is not known yet at this encounter.
+    future = when is not None and (when - today) > timedelta(days=1)
+    if _status_code(condition.clinicalStatus) in _HISTORY_CLINICAL or future:
         current = False
     elif this_encounter:
         current = True
     else:
-        when = _to_date(condition.onsetDateTime) or _to_date(condition.recordedDate)
         # Undated and not tied to this encounter: nothing says it is new, so it is history.
         current = when is not None and (today - when) <= timedelta(days=knowledge.problem_recent_days)
     possible = _status_code(condition.verificationStatus) in ("provisional", "differential", "unconfirmed")
     for hit in _concept_hits(condition.code, "Condition", condition.id, "code", knowledge, current=current):
-        yield replace(hit, possible=hit.possible or possible)
+        known_elsewhere = (record.encounter is not None and not this_encounter
+                           and knowledge.concepts[hit.concept].encounter_only)
+        yield replace(hit, possible=hit.possible or possible, current=hit.current and not known_elsewhere)
 
 
 def _observation_hits(observation: Any, record: PatientRecord, knowledge: Knowledge, today: date) -> Iterator[Hit]:

@@ -37,6 +37,8 @@ class Concept:
     course: str | None = None
     #: a complaint concept the card builder also reads as a risk factor (fever, trauma)
     risk_factor: bool = False
+    #: a named diagnosis: current only when this encounter records it
+    encounter_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ def _build(root: Any) -> Knowledge:
             raise ValueError(f"{where}: bad onset or course value")
         concepts[cid] = Concept(cid, str(row["label"]), row["kind"], _source_ids(row, sources, where),
                                 tuple(row.get("attribute_of") or ()), row.get("onset"), row.get("course"),
-                                bool(row.get("risk_factor", False)))
+                                bool(row.get("risk_factor", False)), bool(row.get("encounter_only", False)))
         entries.extend(parse_code_entries(cid, row.get("codes") or [], systems, where))
     known = set(concepts) | DERIVED_CONCEPTS
     for concept in concepts.values():

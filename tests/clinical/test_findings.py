@@ -230,3 +230,17 @@ def test_no_patient_and_no_encounter(knowledge: Knowledge) -> None:
     result = findings(knowledge, condition("c1", ICD, "G83.4", "Cauda equina syndrome", onset="2026-11-23",
                                            this_encounter=False))
     assert result.age is None and "cauda-equina" in flags(result)
+
+
+def test_a_stroke_coded_at_another_visit_is_known_not_todays_emergency(knowledge: Knowledge) -> None:
+    last_week = condition("c1", SCT, "230690007", "Cerebrovascular accident (disorder)",
+                          onset="2026-11-18", this_encounter=False)
+    result = findings(knowledge, patient(), encounter("follow-up"), last_week)
+    assert "stroke" not in flags(result)
+    today = condition("c2", SCT, "230690007", "Cerebrovascular accident (disorder)")
+    assert "stroke" in flags(findings(knowledge, patient(), encounter("follow-up"), today))
+
+
+def test_future_dated_problem_is_not_known_yet(knowledge: Knowledge) -> None:
+    later = condition("c1", ICD, "M21.372", "Foot drop, left foot", onset="2027-06-01", this_encounter=False)
+    assert not findings(knowledge, patient(), encounter(), later).leg_weakness
