@@ -28,3 +28,17 @@ def test_not_a_bundle_is_a_400(client) -> None:  # type: ignore[no-untyped-def]
     response = client.post("/evaluate", json={"resourceType": "Patient", "id": "x"})
     assert response.status_code == 400
     assert response.json["details"][0]["path"] == "$.resourceType"
+
+
+def test_default_encounter_is_the_latest_one(client) -> None:  # type: ignore[no-untyped-def]
+    """With no ?encounter=, the record is about the latest encounter, not the first in the Bundle."""
+    from cds_service.fhir.record import RecordBuilder
+    bundle = json.loads((DATA / "fhir/synthea/generated-sample-data-r4/"
+                         "Adan_Portillo_22bbe238-220e-495c-8abc-0ce3aa28a605.json").read_bytes())
+    builder = RecordBuilder()
+    builder.add("bundle", bundle)
+    record = builder.build()
+    starts = [e["resource"]["period"]["start"] for e in bundle["entry"]
+              if e["resource"]["resourceType"] == "Encounter"]
+    assert record.encounter is not None
+    assert record.encounter.period.start.isoformat()[:10] == max(starts)[:10]

@@ -173,7 +173,7 @@ class RecordBuilder:
                 index[alias] = index[ref]
         return PatientRecord(
             patient=_choose(by_type["Patient"], patient_id),
-            encounter=(_choose(by_type["Encounter"], encounter_id)
+            encounter=((_choose(by_type["Encounter"], encounter_id) if encounter_id else None)
                        or current_encounter(by_type["Encounter"])),  # type: ignore[arg-type]
             conditions=tuple(by_type["Condition"]),  # type: ignore[arg-type]
             observations=tuple(by_type["Observation"]),  # type: ignore[arg-type]
