@@ -22,6 +22,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from . import resources
+from .clinical.knowledge import Source, load_knowledge
 from .clinical.model import Evidence, Finding, Findings, RedFlag
 from .errors import ConfigurationError
 from .fhir.record import PatientRecord
@@ -74,13 +75,6 @@ class Order:
 
     def key_set(self) -> frozenset[tuple[str, str]]:
         return frozenset((c.system, c.code) for c in self.codes)
-
-
-@dataclass(frozen=True)
-class Source:
-    id: str
-    title: str
-    url: str
 
 
 @dataclass(frozen=True)
@@ -226,8 +220,7 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 
 def load_sources() -> dict[str, Source]:
     """The guideline sources, from the clinical knowledge base: one registry for rules and cards."""
-    raw = _mapping(resources.load_data(resources.knowledge_root(), "sources.yaml"), "sources.yaml")["sources"]
-    return {sid: Source(sid, str(s["title"]), str(s["url"])) for sid, s in _mapping(raw, "sources.yaml").items()}
+    return dict(load_knowledge().sources)
 
 
 def _order(oid: str, raw: Mapping[str, Any]) -> Order:
