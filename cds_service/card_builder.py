@@ -188,7 +188,7 @@ def load_card_library() -> CardLibrary:
     Raises:
         ConfigurationError: a file is malformed or refers to an unknown source or order.
     """
-    root = resources.data_root("cards")
+    root = resources.service_root("leg_weakness") / "cards"
     base = _mapping(resources.load_data(root, "library.yaml"), "library.yaml")
     sources = load_sources()
     orders = {oid: _order(oid, o) for oid, o in

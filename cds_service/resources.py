@@ -1,9 +1,11 @@
-"""The only module that opens packaged data: ``cards/``, ``schemas/`` and ``clinical/knowledge/``.
+"""The only module that opens packaged data: ``schemas/``, generic clinical-language rules
+(``clinical/language/``) and each service's own data folder (``services/<name>/``:
+``knowledge/``, ``cards/``, ``corpus/``).
 
-In an installed wheel the top-level ``cards/`` and ``schemas/`` folders are mapped into
-the package by the build backend (hatch ``force-include``). In a development checkout
-installed with ``pip install -e .`` they stay beside the package; that one fallback
-lives here and nowhere else.
+In an installed wheel the top-level ``schemas/`` folder is mapped into the package by
+the build backend (hatch ``force-include``). In a development checkout installed with
+``pip install -e .`` it stays beside the package; that one fallback lives here and
+nowhere else.
 """
 from __future__ import annotations
 
@@ -33,9 +35,18 @@ def data_root(name: str) -> Traversable:
     raise FileNotFoundError(f"packaged data folder {name!r} is missing from the installation")
 
 
-def knowledge_root() -> Traversable:
-    """The clinical knowledge folder (code lists, text rules, red-flag criteria)."""
-    return files(_PACKAGE) / "clinical" / "knowledge"
+def service_root(name: str) -> Traversable:
+    """The data folder of the packaged CDS service ``name`` (``leg_weakness``): its
+    ``knowledge/``, ``cards/`` and ``corpus/``."""
+    folder = files(_PACKAGE) / "services" / name
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no packaged service data folder {name!r}")
+    return folder
+
+
+def language_root() -> Traversable:
+    """Generic clinical-language rules (ConText modifiers), shared by every service."""
+    return files(_PACKAGE) / "clinical" / "language"
 
 
 def read_text(folder: Traversable, name: str) -> str:

@@ -13,7 +13,7 @@ import json, cds_service, cds_service.resources as r
 from pathlib import Path
 print(json.dumps({
     "package": str(Path(cds_service.__file__).parent),
-    "cards": str(r.data_root("cards")),
+    "cards": str(r.service_root("leg_weakness") / "cards"),
     "schemas": sorted(r.list_files(r.data_root("schemas"))),
 }))
 """

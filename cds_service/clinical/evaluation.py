@@ -23,7 +23,7 @@ from typing import Any, get_args
 
 from ..errors import ConfigurationError
 from ..fhir.record import RecordBuilder
-from ..resources import data_root
+from ..resources import service_root
 from .findings import detect_findings
 from .knowledge import Knowledge
 from .model import Course, Findings, Onset
@@ -315,8 +315,5 @@ def format_scores(scores: Sequence[TopicScore]) -> str:
 
 
 def default_corpus_dir() -> Traversable:
-    """The packaged corpus (``cds_service/corpus`` in a wheel) or, in a checkout, ``tests/clinical/cases``."""
-    try:
-        return data_root("corpus")
-    except FileNotFoundError:
-        return data_root("tests") / "clinical" / "cases"
+    """The packaged corpus of the leg-weakness service (its single copy, in the package)."""
+    return service_root("leg_weakness") / "corpus"

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from ..errors import ConfigurationError
-from ..resources import knowledge_root, load_data
+from ..resources import language_root, load_data, service_root
 from .codes import CodeEntry, CodeSet, parse_code_entries
 from .text import TextEngine, parse_context_rules, parse_targets
 
@@ -119,25 +119,26 @@ def load_knowledge() -> Knowledge:
     Raises:
         ConfigurationError: see ``load_knowledge_from``.
     """
-    return load_knowledge_from(knowledge_root())
+    return load_knowledge_from(service_root("leg_weakness") / "knowledge")
 
 
-def load_knowledge_from(folder: Any) -> Knowledge:
-    """Load and check every knowledge file in ``folder`` (a Traversable or Path).
+def load_knowledge_from(folder: Any, language: Any = None) -> Knowledge:
+    """Load and check every knowledge file in ``folder`` (a Traversable or Path), with the
+    clinical-language rules of ``language`` (default: the packaged ``clinical/language``).
 
     Raises:
         ConfigurationError: a file is missing, malformed, or refers to an unknown concept,
             source or code system.
     """
     try:
-        return _build(folder)
+        return _build(folder, language if language is not None else language_root())
     except ConfigurationError:
         raise
     except (ValueError, KeyError, TypeError, OSError, AttributeError, yaml.YAMLError) as exc:
         raise ConfigurationError(f"clinical knowledge is invalid: {exc}") from None
 
 
-def _build(root: Any) -> Knowledge:
+def _build(root: Any, language: Any) -> Knowledge:
     sources = _parse_sources(_mapping(load_data(root, "sources.yaml"), "sources.yaml")["sources"])
     codes_doc = _mapping(load_data(root, "codes.yaml"), "codes.yaml")
     systems = _mapping(codes_doc["systems"], "codes.yaml systems")
@@ -162,7 +163,7 @@ def _build(root: Any) -> Knowledge:
     for cid, rule in _mapping(text_doc["rules"], "text-rules.yaml rules").items():
         _source_ids(rule, sources, f"text-rules.yaml: {cid}")
     targets = parse_targets(text_doc["rules"], set(concepts))
-    context_doc = _mapping(load_data(root, "context-rules.yaml"), "context-rules.yaml")
+    context_doc = _mapping(load_data(language, "context-rules.yaml"), "context-rules.yaml")
     _source_ids(context_doc, sources, "context-rules.yaml")
     context_rules = parse_context_rules(context_doc["rules"])
 

@@ -36,7 +36,7 @@ footer{font-size:.9rem;color:#555;margin-top:2rem}
 def render_handout() -> str:
     """The handout page as HTML, rendered once from ``cards/handout.yaml``."""
     sources = {sid: {"title": s.title, "url": s.url} for sid, s in load_sources().items()}
-    return render_page(resources.load_data(resources.data_root("cards"), "handout.yaml"), sources)
+    return render_page(resources.load_data(resources.service_root("leg_weakness") / "cards", "handout.yaml"), sources)
 
 
 def render_page(data: dict[str, Any], sources: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 def _handout_data() -> dict:  # type: ignore[type-arg]
-    return yaml.safe_load(resources.read_text(resources.data_root("cards"), "handout.yaml"))
+    return yaml.safe_load(resources.read_text(resources.service_root("leg_weakness") / "cards", "handout.yaml"))
 
 
 def test_handout_is_served_as_html(client) -> None:  # type: ignore[no-untyped-def]

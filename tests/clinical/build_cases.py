@@ -1,4 +1,5 @@
-"""Expand the compact vignette specs below into tests/clinical/cases/*.json.
+"""Expand the compact vignette specs below into the leg-weakness corpus
+(``cds_service/services/leg_weakness/corpus/*.json``).
 
 Run ``python tests/clinical/build_cases.py`` after editing a spec; commit the JSON it
 writes (the corpus is data, this script only saves typing). Every code used here is
@@ -12,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-CASES = Path(__file__).parent / "cases"
+CASES = Path(__file__).resolve().parents[2] / "cds_service" / "services" / "leg_weakness" / "corpus"
 TODAY = "2026-11-24"
 SCT = "http://snomed.info/sct"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"

@@ -22,7 +22,7 @@ from cds_service.clinical.evaluation import (
 from cds_service.clinical.knowledge import load_knowledge
 from cds_service.errors import ConfigurationError
 
-CASES = Path(__file__).parent / "cases"
+CASES = Path(__file__).resolve().parents[2] / "cds_service" / "services" / "leg_weakness" / "corpus"
 VIGNETTES = load_corpus(CASES)
 
 #: Vignettes the clinical layer is known to get wrong today, with the reason. Each is a

@@ -9,7 +9,7 @@ import yaml
 
 from cds_service.clinical.knowledge import Knowledge, load_knowledge, load_knowledge_from
 from cds_service.errors import ConfigurationError
-from cds_service.resources import knowledge_root
+from cds_service.resources import language_root, service_root
 
 #: Codes clinical-reference section 8 lists as UNVERIFIED: they must never be shipped.
 UNVERIFIED = {"6077001", "1845001", "76107001", "18347007", "42345000", "228158008", "719232003"}
@@ -23,7 +23,8 @@ def knowledge() -> Knowledge:
 @pytest.fixture()
 def copy(tmp_path: Path) -> Path:
     folder = tmp_path / "knowledge"
-    shutil.copytree(str(knowledge_root()), folder)
+    shutil.copytree(str(service_root("leg_weakness") / "knowledge"), folder)
+    shutil.copy(str(language_root() / "context-rules.yaml"), folder / "context-rules.yaml")
     return folder
 
 
@@ -82,7 +83,7 @@ def test_bad_data_stops_startup(copy: Path, name: str, breaker) -> None:  # type
     breaker(data)
     (copy / name).write_text(yaml.safe_dump(data, allow_unicode=True))
     with pytest.raises(ConfigurationError):
-        load_knowledge_from(copy)
+        load_knowledge_from(copy, language=copy)
 
 
 def test_unparseable_yaml_stops_startup(copy: Path) -> None:
@@ -96,4 +97,4 @@ def test_a_bare_yaml_no_is_refused(copy: Path) -> None:
     data["rules"][0]["literals"].append(False)  # what an unquoted `no` becomes
     (copy / "context-rules.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigurationError):
-        load_knowledge_from(copy)
+        load_knowledge_from(copy, language=copy)

@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigurationError
-from ..card_builder import CardLibrary, CardOptions, build_cards
-from ..clinical.findings import detect_findings
-from ..clinical.knowledge import Knowledge
-from ..fhir.record import PatientRecord
-from ..protocol.registry import ServiceDefinition
-from .call import CallContext
+from ...errors import ConfigurationError
+from ...card_builder import CardLibrary, CardOptions, build_cards
+from ...clinical.findings import detect_findings
+from ...clinical.knowledge import Knowledge
+from ...fhir.record import PatientRecord
+from ...protocol.registry import ServiceDefinition
+from ..call import CallContext
 
 ENCOUNTER_START_ID = "leg-weakness"
 PATIENT_VIEW_ID = "leg-weakness-patient-view"
