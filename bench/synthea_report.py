@@ -86,7 +86,7 @@ def _ndjson_patients(folder: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def run_patient(name: str, bundle: dict[str, Any]) -> PatientRun:
     """Findings for the patient's latest encounter, dated on that encounter's day."""
-    knowledge = load_knowledge()
+    knowledge = load_knowledge("leg_weakness")
     builder = RecordBuilder(keep={"Observation": knowledge.is_relevant_observation})
     builder.add("bundle", bundle)
     record = builder.build(encounter_id=latest_encounter_id(bundle))
@@ -126,7 +126,7 @@ def run_all(root: Path = DATA) -> list[PatientRun]:
 def replay_encounters(root: Path = DATA) -> tuple[int, list[tuple[str, date, str, str]]]:
     """Every encounter of every patient as if it were today (data dated later is ignored by
     the logic as not yet known): (encounters evaluated, [(patient, day, encounter type, red flag)])."""
-    knowledge = load_knowledge()
+    knowledge = load_knowledge("leg_weakness")
     fired: list[tuple[str, date, str, str]] = []
     count = 0
     for name, bundle in iter_patients(root):
@@ -152,7 +152,7 @@ def unreviewed_red_flags(runs: list[PatientRun]) -> list[tuple[str, str]]:
 
 def render(runs: list[PatientRun], replay: tuple[int, list[tuple[str, date, str, str]]] | None = None) -> str:
     flagged = [r for r in runs if r.findings.red_flags]
-    weak = [r for r in runs if r.findings.leg_weakness]
+    weak = [r for r in runs if r.findings.anchor is not None]
     anything = [r for r in runs if r.findings.has_anything]
     lines = [
         "# Synthea false-alarm report (clinical layer)",
@@ -198,7 +198,7 @@ def render(runs: list[PatientRun], replay: tuple[int, list[tuple[str, date, str,
     for run in runs:
         risks = ", ".join(f.concept + (" (hx)" if f.historical else "") for f in run.findings.risk_factors)
         lines.append(f"| {run.name} | {run.resources} | {run.encounter_date} | "
-                     f"{'yes' if run.findings.leg_weakness else 'no'} | "
+                     f"{'yes' if run.findings.anchor is not None else 'no'} | "
                      f"{', '.join(f.id for f in run.findings.red_flags) or '-'} | {risks or '-'} |")
     return "\n".join(lines) + "\n"
 
@@ -208,7 +208,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=Path("docs/synthea-report.md"))
     args = parser.parse_args()
-    load_knowledge().text.analyze("warm up the pipeline")
+    load_knowledge("leg_weakness").text.analyze("warm up the pipeline")
     runs = run_all(args.data)
     replay = replay_encounters(args.data)
     args.out.write_text(render(runs, replay), encoding="utf-8")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
@@ -17,14 +18,19 @@ from .http import metrics as metrics_routes
 from .http.auth import TokenVerifier
 from .http.state import AppState
 from .protocol import validation
-from .services.catalog import build_services
-from .services.leg_weakness import ENCOUNTER_START_ID
+from .services.catalog import build_catalog
+from .services.service import CdsService
 from .settings import Settings
 from .storage import Metrics, Storage
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the app; packaged data is loaded and checked here, so bad data stops start-up."""
+def create_app(settings: Settings | None = None, services: Iterable[CdsService] | None = None) -> Flask:
+    """Build the app; packaged data is loaded and checked here, so bad data stops start-up.
+
+    Args:
+        settings: default ``Settings.from_env()``.
+        services: the CDS services to offer (default: the packaged ones).
+    """
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
     app = Flask(__name__)
@@ -35,12 +41,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     for name in validation.SCHEMAS:
         validation.validator(name)  # compile (and check) every schema once, now
-    registry, services, fetcher = build_services(settings)
-    state = AppState(settings=settings, registry=registry, services=services, fetcher=fetcher,
-                     verifier=TokenVerifier(settings))
+    catalog = build_catalog(settings, services)
+    state = AppState(settings=settings, registry=catalog.registry, fetcher=catalog.fetcher,
+                     verifier=TokenVerifier(settings),
+                     handouts=education.render_handouts(
+                         h for service in catalog.registry.services() for h in service.handouts()))
     for warning in state.verifier.startup_warnings():
         logs.log_event("auth-warning", level=logging.WARNING, message=warning)
-    state.extras["evaluate_service_id"] = ENCOUNTER_START_ID
     _install_storage(state, settings)
     app.extensions["cds"] = state
 

@@ -45,10 +45,15 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 def evaluate(file: Path, encounter: str | None) -> None:
     """Print the cards for FILE: a FHIR R4 Bundle or a CDS Hooks request (JSON)."""
     from .http.body import parse_json
-    from .services.offline import evaluate_document
+    from .services.bundle import answer_document
+    from .services.catalog import build_catalog
     try:
+        settings = Settings.from_env()
+        catalog = build_catalog(settings)
         document = parse_json(file.read_bytes())
-        response = evaluate_document(document, encounter, Settings.from_env())
+        response = answer_document(catalog.registry, catalog.fetcher, document, encounter,
+                                   budget_ms=settings.time_budget_ms,
+                                   allow_http_fhir_server=settings.allow_http_fhir_server)
     except (ServiceError, ConfigurationError) as exc:
         body: dict[str, Any] = exc.to_json() if isinstance(exc, ServiceError) else {"error": str(exc)}
         click.echo(json.dumps(body, indent=2), err=True)
@@ -111,13 +116,16 @@ def token(key_path: Path, issuer: str, jku: str | None, style: str, tenant: str 
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def send(key_path: Path, issuer: str, jku: str | None, style: str, tenant: str | None, url: str,
          file: Path) -> None:
-    """Send FILE (a hook request, or a FHIR Bundle wrapped into encounter-start) and print the answer."""
+    """Send FILE (a hook request, or a FHIR Bundle wrapped into a request for the service named by
+    --url, its hook and prefetch read from the server's discovery) and print the answer."""
     import httpx
 
-    from .client import hook_request, load_key, send as send_request, sign_token
+    from .client import discovery_entry, hook_request, load_key, send as send_request, sign_token
     from .http.body import parse_json
     try:
-        body = hook_request(parse_json(file.read_bytes()))
+        document = parse_json(file.read_bytes())
+        is_bundle = isinstance(document, dict) and document.get("resourceType") == "Bundle"
+        body = hook_request(document, discovery_entry(url) if is_bundle else None)
         signed = sign_token(load_key(key_path), issuer, url, style=style, jku=jku, tenant=tenant)
         response = send_request(url, body, signed)
     except (ValueError, ServiceError, httpx.HTTPError) as exc:
@@ -179,20 +187,25 @@ def purge(days: int | None) -> None:
 @click.option("--show-failures/--no-show-failures", default=True, show_default=True,
               help="List every vignette that missed an expectation.")
 def corpus(directory: Path | None, show_failures: bool) -> None:
-    """Score the clinical layer on the vignette corpus in DIRECTORY (default: the bundled one).
+    """Score the service on the vignette corpus in DIRECTORY (default: the bundled one).
 
-    Prints TP FP FN TN, sensitivity and specificity per card topic; exits 1 when any
-    red-flag topic has sensitivity below 1.0 (a missed emergency).
+    Prints TP FP FN TN, sensitivity and specificity per card topic, and the count of
+    critical cards no vignette expected; exits 1 when any red-flag topic has
+    sensitivity below 1.0 (a missed emergency).
     """
-    from .clinical.evaluation import default_corpus_dir, evaluate_corpus, format_scores, load_corpus
-    from .clinical.knowledge import load_knowledge
+    from .card_builder import CardOptions
+    from .services import leg_weakness
+    from .services.corpus import Vocabulary, format_scores, load_corpus, score_corpus
     try:
-        vignettes = load_corpus(directory if directory is not None else default_corpus_dir())
-        report = evaluate_corpus(vignettes, load_knowledge())
+        service = leg_weakness.create(CardOptions())
+        vignettes = load_corpus(directory if directory is not None else service.folder / "corpus",
+                                Vocabulary.of(service))
+        report = score_corpus(vignettes, service)
     except (ServiceError, ConfigurationError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(format_scores(report.scores))
-    click.echo(f"\n{len(vignettes)} vignettes, {len(report.failed)} with a missed expectation")
+    click.echo(f"\n{len(vignettes)} vignettes, {len(report.failed)} with a missed expectation, "
+               f"{report.unwarranted_critical} unwarranted critical cards")
     if show_failures:
         for outcome in report.failed:
             click.echo(f"  {outcome.vignette.id}: {'; '.join(outcome.failures)}")

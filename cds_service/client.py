@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,10 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from .errors import ServiceError
+from .fhir.prefetch import prefetch_from_resources
+from .fhir.record import RecordBuilder, iter_resources
 
 KEY_ALGORITHMS = ("ES384", "RS384")
 STYLES = ("sandbox", "epic")
@@ -73,46 +78,57 @@ def sign_token(private_jwk: dict[str, Any], issuer: str, audience: str, *, style
     return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
 
 
-# Prefetch keys filled from a Bundle, by resource type (the service's encounter-start keys).
-_PREFETCH_KEYS = {"Condition": "conditions", "Observation": "observations", "MedicationRequest": "medications",
-                  "ServiceRequest": "serviceRequests", "DiagnosticReport": "diagnosticReports",
-                  "ImagingStudy": "imagingStudies", "Procedure": "procedures"}
+def request_from_bundle(bundle: dict[str, Any], definition: Mapping[str, Any],
+                        user_id: str = "Practitioner/example") -> dict[str, Any]:
+    """A hook request for the service ``definition`` (its discovery entry), its prefetch
+    filled from a FHIR Bundle as an EHR's FHIR server would answer the templates.
 
-
-def request_from_bundle(bundle: dict[str, Any], user_id: str = "Practitioner/example") -> dict[str, Any]:
-    """An encounter-start hook request whose prefetch is built from a FHIR Bundle.
-
-    The encounter is the one in progress, else the latest by start date.
+    The patient is the Bundle's; the encounter is the one the service would choose (the
+    latest in progress, else the most recent).
 
     Raises:
-        ValueError: no Patient or no Encounter in the Bundle.
+        ValueError: the Bundle has no single Patient, or a resource is not valid FHIR R4.
     """
-    resources = [e["resource"] for e in bundle.get("entry", []) if isinstance(e, dict)
-                 and isinstance(e.get("resource"), dict)]
-    patients = [r for r in resources if r.get("resourceType") == "Patient"]
-    encounters = [r for r in resources if r.get("resourceType") == "Encounter"]
-    if not patients or not encounters:
-        raise ValueError("the Bundle needs a Patient and an Encounter")
-    in_progress = [e for e in encounters if e.get("status") == "in-progress"]
-    encounter = (in_progress or sorted(encounters, key=lambda e: (e.get("period") or {}).get("start", "")))[-1]
-    prefetch: dict[str, Any] = {"patient": patients[0], "encounter": encounter}
-    for resource_type, key in _PREFETCH_KEYS.items():
-        matching = [r for r in resources if r.get("resourceType") == resource_type]
-        prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matching),
-                         "entry": [{"resource": r} for r in matching]}
-    return {"hook": "encounter-start", "hookInstance": str(uuid.uuid4()),
-            "context": {"userId": user_id, "patientId": patients[0].get("id"),
-                        "encounterId": encounter.get("id")},
-            "prefetch": prefetch}
+    builder = RecordBuilder()
+    builder.add("bundle", bundle)
+    try:
+        record = builder.build()
+    except ServiceError as exc:
+        raise ValueError(exc.message) from None
+    if record.patient_id is None:
+        raise ValueError("the Bundle needs one Patient with an id")
+    context = {"userId": user_id, "patientId": record.patient_id}
+    if record.encounter_id:
+        context["encounterId"] = record.encounter_id
+    resources = [resource for _, resource in iter_resources(bundle)]
+    return {"hook": str(definition["hook"]), "hookInstance": str(uuid.uuid4()), "context": context,
+            "prefetch": prefetch_from_resources(definition.get("prefetch") or {}, resources, context)}
 
 
-def hook_request(document: Any) -> dict[str, Any]:
-    """A hook request as is, or one built from a FHIR Bundle."""
+def hook_request(document: Any, definition: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A hook request as is, or one built from a FHIR Bundle for ``definition``."""
     if isinstance(document, dict) and document.get("resourceType") == "Bundle":
-        return request_from_bundle(document)
+        if definition is None:
+            raise ValueError("a Bundle needs the service's discovery entry to build a request")
+        return request_from_bundle(document, definition)
     if isinstance(document, dict) and isinstance(document.get("hook"), str):
         return document
     raise ValueError("FILE must hold a CDS Hooks request or a FHIR R4 Bundle")
+
+
+def discovery_entry(service_url: str, timeout: float = 10.0) -> dict[str, Any]:
+    """The discovery entry of the service at ``.../cds-services/{id}``, read from its server.
+
+    Raises:
+        ValueError: the URL does not name a service the server lists.
+        httpx.HTTPError: the server cannot be reached.
+    """
+    base, _, service_id = service_url.rstrip("/").rpartition("/")
+    listed = httpx.get(base, timeout=timeout).json().get("services", [])
+    for entry in listed:
+        if isinstance(entry, dict) and entry.get("id") == service_id:
+            return entry
+    raise ValueError(f"{base} lists no service {service_id!r}")
 
 
 def send(url: str, body: dict[str, Any], token: str | None, timeout: float = 30.0) -> httpx.Response:

@@ -14,9 +14,7 @@ Our exception hierarchy::
     │   └── HookMismatchError        hook-mismatch
     ├── AuthenticationError (401)    never carries detail to the caller
     ├── NotFoundError (404)
-    │   ├── UnknownServiceError      unknown-service
-    │   └── UnknownCardError         unknown-card
-    ├── MethodNotAllowedError (405)
+    │   └── UnknownServiceError      unknown-service
     ├── PreconditionFailedError (412) prefetch-unavailable
     ├── PayloadTooLargeError (413)
     └── UnsupportedMediaTypeError (415)
@@ -101,15 +99,6 @@ class NotFoundError(ServiceError):
 
 class UnknownServiceError(NotFoundError):
     code = "unknown-service"
-
-
-class UnknownCardError(NotFoundError):
-    code = "unknown-card"
-
-
-class MethodNotAllowedError(ServiceError):
-    status = 405
-    code = "method-not-allowed"
 
 
 class PreconditionFailedError(ServiceError):

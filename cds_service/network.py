@@ -1,7 +1,8 @@
-"""Which hosts count as loopback: the only place plain http is ever allowed (tests only)."""
+"""Which URLs the service may contact: https, or plain http to loopback in tests only."""
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import urlsplit
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -14,3 +15,12 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_allowed_url(url: str, allow_http_loopback: bool = False) -> bool:
+    """Whether the service may contact ``url``: https with a host, or plain http to a
+    loopback address when explicitly allowed (tests only; never real data in clear text)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and allow_http_loopback and is_loopback_host(parts.hostname)

@@ -14,25 +14,21 @@ diabetes, steroids) count whenever present [S6: a past cancer still counts].
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
+from ..fhir.dates import to_date
 from ..fhir.record import PatientRecord
 from .knowledge import Knowledge
-from .model import Evidence, Finding, Findings, Laterality
-from .rules import evaluate_differential, evaluate_red_flags, usable_findings
+from .model import Anchor, Evidence, Finding, Findings, Laterality
+from .rules import fire_red_flags, rank_differential, usable_findings
 from .text import Mention
 
 _IGNORED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 _HISTORY_CLINICAL = frozenset({"resolved", "inactive", "remission"})
 _ACTIVE_MEDICATION = frozenset({"active", "on-hold"})
-_LEFT = re.compile(r"\b(?:left|LLE|L)\b", re.IGNORECASE)
-_RIGHT = re.compile(r"\b(?:right|RLE|R)\b", re.IGNORECASE)
-_BOTH = re.compile(r"\b(?:both|bilat(?:eral(?:ly)?)?|BLE|legs|lower\s+extremities|paraparesis|paraplegi\w*)\b",
-                   re.IGNORECASE)
 _FAHRENHEIT = frozenset({"[degF]", "degF", "°F", "F"})
 
 
@@ -58,29 +54,25 @@ def detect_findings(record: PatientRecord, knowledge: Knowledge, today: date) ->
     age = _age(record, today)
     hits = list(_collect_hits(record, knowledge, today, age))
     by_concept = _group(hits, knowledge)
-    laterality = _laterality(hits)
-    derived = _derived_findings(hits, laterality)
-    by_concept.update(derived)
+    laterality = _laterality(hits, knowledge.anchor)
+    by_concept.update(_derived_findings(hits, laterality, knowledge))
     usable = usable_findings(by_concept, knowledge)
-    leg_weakness = "leg-weakness" in usable
     current_risks = {cid for cid, c in knowledge.concepts.items() if c.risk_factor}
     complaint = tuple(f for cid, f in by_concept.items()
                       if cid in usable and _kind(knowledge, cid) == "complaint" and cid not in current_risks)
-    complaint = tuple(sorted(complaint, key=lambda f: f.concept != "leg-weakness"))
+    complaint = tuple(sorted(complaint, key=lambda f: f.concept != knowledge.anchor))
     risk_factors = tuple(f for cid, f in by_concept.items()
                          if cid in knowledge.concepts and (_kind(knowledge, cid) == "history" or f.historical
                                                            or (cid in current_risks and cid in usable)))
-    red_flags = evaluate_red_flags(usable, knowledge)
-    differential = evaluate_differential(usable, knowledge) if (leg_weakness or red_flags) else ()
-    return Findings(
-        leg_weakness=leg_weakness,
-        laterality=laterality if leg_weakness else "unspecified",
-        onset=_attribute(usable, knowledge, "onset") if leg_weakness else "unknown",
-        course=_attribute(usable, knowledge, "course") if leg_weakness else "unknown",
-        complaint=complaint, red_flags=red_flags, differential=differential,
-        risk_factors=risk_factors, age=age, sex=_sex(record),
-        notes=tuple(f"data unavailable: {name}" for name in sorted(record.unavailable)),
-    )
+    anchor = None
+    if knowledge.anchor in usable:
+        anchor = Anchor(finding=usable[knowledge.anchor], laterality=laterality,
+                        onset=_attribute(usable, knowledge, "onset"),
+                        course=_attribute(usable, knowledge, "course"))
+    red_flags = fire_red_flags(usable, knowledge)
+    differential = rank_differential(usable, knowledge) if (anchor or red_flags) else ()
+    return Findings(anchor=anchor, complaint=complaint, red_flags=red_flags, differential=differential,
+                    risk_factors=risk_factors, age=age, sex=_sex(record))
 
 
 # ---------------------------------------------------------------- evidence collection
@@ -134,7 +126,7 @@ def _condition_hits(condition: Any, record: PatientRecord, knowledge: Knowledge,
     if condition.code is None:
         return
     this_encounter = id(condition) in encounter_dx or _is_this_encounter(condition.encounter, record)
-    when = _to_date(condition.onsetDateTime) or _to_date(condition.recordedDate)
+    when = to_date(condition.onsetDateTime) or to_date(condition.recordedDate)
     # A date after today (beyond a day of clock skew) is not known yet at this encounter.
     future = when is not None and (when - today) > timedelta(days=1)
     if _status_code(condition.clinicalStatus) in _HISTORY_CLINICAL or future:
@@ -234,7 +226,7 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
             continue
         yield Hit(mention.concept, Evidence(rtype, rid, element, text=mention.text),
                   current=current and not mention.historical, possible=mention.possible,
-                  laterality=_mention_laterality(mention))
+                  laterality=_mention_laterality(mention, knowledge))
 
 
 # ---------------------------------------------------------------- assembling findings
@@ -248,14 +240,14 @@ def _group(hits: Iterable[Hit], knowledge: Knowledge) -> dict[str, Finding]:
     for concept, items in grouped.items():
         current = [h for h in items if h.current]
         chosen = current or items
-        out[concept] = Finding(concept=concept, label=knowledge.concepts[concept].label,
+        out[concept] = Finding(concept=concept, label=knowledge.label_of(concept),
                                evidence=tuple(dict.fromkeys(h.evidence for h in chosen)),
                                possible=all(h.possible for h in chosen), historical=not current)
     return out
 
 
-def _laterality(hits: Iterable[Hit]) -> Laterality:
-    sides = {h.laterality for h in hits if h.concept == "leg-weakness" and h.current and h.laterality}
+def _laterality(hits: Iterable[Hit], anchor: str) -> Laterality:
+    sides = {h.laterality for h in hits if h.concept == anchor and h.current and h.laterality}
     if "bilateral" in sides or {"left", "right"} <= sides:
         return "bilateral"
     if sides == {"left"}:
@@ -265,26 +257,22 @@ def _laterality(hits: Iterable[Hit]) -> Laterality:
     return "unspecified"
 
 
-def _mention_laterality(mention: Mention) -> str | None:
+def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
+    """The side a mention names: its own words first, then its sentence."""
     for text in (mention.text, mention.sentence):
-        left, right, both = bool(_LEFT.search(text)), bool(_RIGHT.search(text)), bool(_BOTH.search(text))
-        if both or (left and right):
-            return "bilateral"
-        if left:
-            return "left"
-        if right:
-            return "right"
+        side = knowledge.laterality.side_of(text)
+        if side is not None:
+            return side
     return None
 
 
-def _derived_findings(hits: list[Hit], laterality: Laterality) -> dict[str, Finding]:
-    """bilateral-legs / unilateral: facts about the leg-weakness evidence the rules read."""
-    evidence = tuple(dict.fromkeys(h.evidence for h in hits if h.concept == "leg-weakness" and h.current))
-    if not evidence or laterality == "unspecified":
+def _derived_findings(hits: list[Hit], laterality: Laterality, knowledge: Knowledge) -> dict[str, Finding]:
+    """Concepts computed from the anchor's laterality (codes.yaml ``derived``), which rules read."""
+    evidence = tuple(dict.fromkeys(h.evidence for h in hits if h.concept == knowledge.anchor and h.current))
+    if not evidence:
         return {}
-    if laterality == "bilateral":
-        return {"bilateral-legs": Finding("bilateral-legs", "both legs affected", evidence)}
-    return {"unilateral": Finding("unilateral", f"one leg affected ({laterality})", evidence)}
+    return {d.id: Finding(d.id, d.label.format(laterality=laterality), evidence)
+            for d in knowledge.derived.values() if laterality in d.laterality}
 
 
 def _kind(knowledge: Knowledge, concept: str) -> str:
@@ -310,24 +298,10 @@ def _status_code(concept: Any) -> str | None:
     return next((c.code for c in concept.coding or [] if c.code), None)
 
 
-def _to_date(value: Any) -> date | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = str(value)
-    try:
-        return date.fromisoformat(text[:10]) if len(text) >= 10 else date(int(text[:4]), 1, 1)
-    except ValueError:
-        return None
-
-
 def _is_recent(observation: Any, today: date, days: int) -> bool:
-    when = _to_date(observation.effectiveDateTime) or _to_date(observation.issued)
+    when = to_date(observation.effectiveDateTime) or to_date(observation.issued)
     if when is None and observation.effectivePeriod is not None:
-        when = _to_date(observation.effectivePeriod.end or observation.effectivePeriod.start)
+        when = to_date(observation.effectivePeriod.end or observation.effectivePeriod.start)
     return when is not None and abs((today - when).days) <= days
 
 
@@ -340,7 +314,7 @@ def _celsius(quantity: Any) -> float | None:
 
 
 def _age(record: PatientRecord, today: date) -> int | None:
-    birth = _to_date(record.patient.birthDate) if record.patient is not None else None
+    birth = to_date(record.patient.birthDate) if record.patient is not None else None
     if birth is None:
         return None
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))

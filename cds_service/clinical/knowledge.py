@@ -1,6 +1,6 @@
 """The clinical knowledge base: concepts, codes, text rules, red-flag rules, differential.
 
-Everything clinical is data in ``clinical/knowledge/`` (read through ``resources``), each
+Everything clinical is data in a service's ``knowledge/`` folder (read through ``resources``), each
 entry with its guideline source, so a code list or a rule changes without a code change.
 The files are checked when the app starts (``load_knowledge``): a bad file raises
 ``ConfigurationError`` there, never later on a request. The loaded object, including the
@@ -8,6 +8,7 @@ medspaCy pipeline, is built once and cached.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -21,8 +22,8 @@ from .codes import CodeEntry, CodeSet, parse_code_entries
 from .text import TextEngine, parse_context_rules, parse_targets
 
 ConceptKind = Literal["complaint", "history"]
-#: Concepts computed by the logic rather than read from codes or text.
-DERIVED_CONCEPTS = frozenset({"bilateral-legs", "unilateral"})
+Side = Literal["left", "right", "bilateral"]
+SIDES: tuple[Side, ...] = ("left", "right", "bilateral")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,40 @@ class Concept:
 
 
 @dataclass(frozen=True)
+class DerivedConcept:
+    """A concept computed from the anchor's laterality (``bilateral-legs``), not read from data.
+
+    ``label`` may name ``{laterality}``, filled with the side found.
+    """
+
+    id: str
+    label: str
+    laterality: frozenset[str]
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LateralityCues:
+    """Text patterns that say which side a mention of the anchor names."""
+
+    left: re.Pattern[str]
+    right: re.Pattern[str]
+    bilateral: re.Pattern[str]
+    sources: tuple[str, ...]
+
+    def side_of(self, text: str) -> Side | None:
+        """The side ``text`` names: bilateral when it says both, or left and right together."""
+        left, right = bool(self.left.search(text)), bool(self.right.search(text))
+        if self.bilateral.search(text) or (left and right):
+            return "bilateral"
+        if left:
+            return "left"
+        if right:
+            return "right"
+        return None
+
+
+@dataclass(frozen=True)
 class RedFlagRule:
     """One red flag: fires when any alternative holds (every group has a present concept)."""
 
@@ -58,7 +93,7 @@ class RedFlagRule:
 class DifferentialRule:
     id: str
     label: str
-    group: Literal["spinal", "non-spinal"]
+    group: str
     base_rank: int
     sources: tuple[str, ...]
     supported_by: tuple[str, ...]
@@ -76,6 +111,10 @@ class Knowledge:
     """The loaded knowledge base (immutable; shared by every request)."""
 
     concepts: Mapping[str, Concept]
+    #: the complaint concept this service is about (codes.yaml ``anchor``)
+    anchor: str
+    derived: Mapping[str, DerivedConcept]
+    laterality: LateralityCues
     codes: CodeSet
     text: TextEngine
     red_flags: tuple[RedFlagRule, ...]
@@ -111,15 +150,26 @@ class Knowledge:
     def source_url(self, source_id: str) -> str:
         return self.sources[source_id].url
 
+    def label_of(self, concept: str) -> str:
+        """The clinician-facing label of a concept read from data or derived."""
+        known = self.concepts.get(concept)
+        return known.label if known is not None else self.derived[concept].label
+
+    @property
+    def red_flag_topics(self) -> tuple[str, ...]:
+        """The card topic of every red-flag rule, in rule order."""
+        return tuple(rule.topic for rule in self.red_flags)
+
 
 @cache
-def load_knowledge() -> Knowledge:
-    """The packaged knowledge base, loaded and checked once per process.
+def load_knowledge(name: str) -> Knowledge:
+    """The knowledge base of the packaged service ``name`` (``leg_weakness``), loaded and
+    checked once per process.
 
     Raises:
         ConfigurationError: see ``load_knowledge_from``.
     """
-    return load_knowledge_from(service_root("leg_weakness") / "knowledge")
+    return load_knowledge_from(service_root(name) / "knowledge")
 
 
 def load_knowledge_from(folder: Any, language: Any = None) -> Knowledge:
@@ -155,11 +205,19 @@ def _build(root: Any, language: Any) -> Knowledge:
                                 tuple(row.get("attribute_of") or ()), row.get("onset"), row.get("course"),
                                 bool(row.get("risk_factor", False)), bool(row.get("encounter_only", False)))
         entries.extend(parse_code_entries(cid, row.get("codes") or [], systems, where))
-    known = set(concepts) | DERIVED_CONCEPTS
+    derived = _parse_derived(codes_doc.get("derived") or {}, sources)
+    clash = set(derived) & set(concepts)
+    if clash:
+        raise ValueError(f"codes.yaml derived: {sorted(clash)} are also concepts")
+    anchor = str(codes_doc.get("anchor"))
+    if anchor not in concepts:
+        raise ValueError(f"codes.yaml: the anchor {anchor!r} is not a concept")
+    known = set(concepts) | set(derived)
     for concept in concepts.values():
         _check_concepts(concept.attribute_of, set(concepts), f"codes.yaml: {concept.id} attribute_of")
 
     text_doc = _mapping(load_data(root, "text-rules.yaml"), "text-rules.yaml")
+    laterality = _parse_laterality(_mapping(text_doc["laterality"], "text-rules.yaml laterality"), sources)
     for cid, rule in _mapping(text_doc["rules"], "text-rules.yaml rules").items():
         _source_ids(rule, sources, f"text-rules.yaml: {cid}")
     targets = parse_targets(text_doc["rules"], set(concepts))
@@ -170,7 +228,8 @@ def _build(root: Any, language: Any) -> Knowledge:
     red_flags = tuple(_parse_red_flag(r, known, sources)
                       for r in load_data(root, "red-flags.yaml")["rules"])
     diff_doc = _mapping(load_data(root, "differential.yaml"), "differential.yaml")
-    differential = tuple(_parse_differential(r, known, sources) for r in diff_doc["entries"])
+    groups = tuple(str(g) for g in diff_doc.get("groups") or ())
+    differential = tuple(_parse_differential(r, known, sources, groups) for r in diff_doc["entries"])
 
     obs = _mapping(load_data(root, "observations.yaml"), "observations.yaml")
     obs_systems = _mapping(obs["systems"], "observations.yaml systems")
@@ -190,7 +249,7 @@ def _build(root: Any, language: Any) -> Knowledge:
     attributes = frozenset(c.id for c in concepts.values() if c.attribute_of)
     engine = TextEngine(targets, context_rules, attributes)
     return Knowledge(
-        concepts=concepts, codes=CodeSet.from_entries(entries), text=engine, red_flags=red_flags,
+        concepts=concepts, anchor=anchor, derived=derived, laterality=laterality, codes=CodeSet.from_entries(entries), text=engine, red_flags=red_flags,
         differential=differential, differential_weight=int(diff_doc.get("weight", 10)), sources=sources,
         chief_complaint_codes=code_pairs("chief_complaint"), temperature_codes=code_pairs("temperature"),
         lab_codes=code_pairs("labs"),
@@ -250,10 +309,34 @@ def _parse_red_flag(row: Mapping[str, Any], known: set[str], sources: Mapping[st
                        supporting=_check_concepts(row.get("supporting") or [], known, where))
 
 
-def _parse_differential(row: Mapping[str, Any], known: set[str], sources: Mapping[str, Source]) -> DifferentialRule:
+def _parse_derived(raw: Any, sources: Mapping[str, Source]) -> dict[str, DerivedConcept]:
+    out = {}
+    for cid, row in _mapping(raw, "codes.yaml derived").items():
+        where = f"codes.yaml derived: {cid}"
+        sides = row.get("laterality")
+        if not row.get("label") or not isinstance(sides, list) or not sides or not set(sides) <= set(SIDES):
+            raise ValueError(f"{where}: needs a label and a laterality list of {list(SIDES)}")
+        out[cid] = DerivedConcept(cid, str(row["label"]), frozenset(sides), _source_ids(row, sources, where))
+    return out
+
+
+def _parse_laterality(raw: Mapping[str, Any], sources: Mapping[str, Source]) -> LateralityCues:
+    where = "text-rules.yaml laterality"
+    patterns = {}
+    for side in SIDES:
+        try:
+            patterns[side] = re.compile(str(raw[side]), re.IGNORECASE)
+        except (KeyError, re.error) as exc:
+            raise ValueError(f"{where}: {side} needs a valid regular expression ({exc})") from None
+    return LateralityCues(left=patterns["left"], right=patterns["right"], bilateral=patterns["bilateral"],
+                          sources=_source_ids(raw, sources, where))
+
+
+def _parse_differential(row: Mapping[str, Any], known: set[str], sources: Mapping[str, Source],
+                        groups: Sequence[str]) -> DifferentialRule:
     where = f"differential.yaml: {row.get('id')}"
-    if row.get("group") not in ("spinal", "non-spinal"):
-        raise ValueError(f"{where}: group must be spinal or non-spinal")
+    if row.get("group") not in groups:
+        raise ValueError(f"{where}: group must be one of {list(groups)}")
     return DifferentialRule(id=str(row["id"]), label=str(row["label"]), group=row["group"],
                             base_rank=int(row["base_rank"]), sources=_source_ids(row, sources, where),
                             supported_by=_check_concepts(row.get("supported_by") or [], known, where))

@@ -1,12 +1,14 @@
-"""The vocabulary of the clinical layer: Evidence, Finding, RedFlag, DifferentialEntry, Findings.
+"""The vocabulary of the clinical layer: Evidence, Finding, Anchor, RedFlag, DifferentialEntry, Findings.
 
 These are values (frozen dataclasses). Cards quote ``Evidence`` so a clinician sees
 why a card fired: the resource, the element, and the code or exact text span.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
+
+from ..fhir.labels import element_label, system_label
 
 Laterality = Literal["left", "right", "bilateral", "unspecified"]
 Onset = Literal["sudden", "acute", "subacute", "gradual", "unknown"]
@@ -42,8 +44,7 @@ class Evidence:
 
     def quote(self) -> str:
         """A one-line human quote of the evidence, e.g. ``Encounter reason: 'cannot urinate'``."""
-        where = _ELEMENT_LABELS.get((self.resource_type, self.element.split("[")[0]),
-                                    f"{self.resource_type}.{self.element}")
+        where = element_label(self.resource_type, self.element)
         if self.text:
             return f"{where}: '{self.text}'"
         if self.value:
@@ -51,34 +52,8 @@ class Evidence:
             return f"{where}: {label} {self.value}".strip()
         if self.code:
             shown = self.display or self.code
-            return f"{where}: {shown} ({_SYSTEM_LABELS.get(self.system or '', self.system or '')} {self.code})"
+            return f"{where}: {shown} ({system_label(self.system)} {self.code})"
         return where
-
-
-_ELEMENT_LABELS = {
-    ("Encounter", "reasonCode"): "Encounter reason",
-    ("Encounter", "reasonReference"): "Encounter reason",
-    ("Condition", "code"): "Condition",
-    ("Condition", "code.coding"): "Condition",
-    ("Condition", "code.text"): "Condition",
-    ("Observation", "valueCodeableConcept.coding"): "Chief complaint",
-    ("Observation", "valueCodeableConcept.text"): "Chief complaint",
-    ("MedicationRequest", "medicationCodeableConcept.text"): "Medication",
-    ("MedicationRequest", "medicationCodeableConcept.coding"): "Medication",
-    ("Observation", "valueString"): "Chief complaint",
-    ("Observation", "valueCodeableConcept"): "Chief complaint",
-    ("Observation", "valueQuantity"): "Observation",
-    ("Observation", "code"): "Observation",
-    ("MedicationRequest", "medicationCodeableConcept"): "Medication",
-    ("Patient", "birthDate"): "Patient age",
-    ("Patient", "gender"): "Patient sex",
-}
-_SYSTEM_LABELS = {
-    "http://snomed.info/sct": "SNOMED CT",
-    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
-    "http://loinc.org": "LOINC",
-    "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
-}
 
 
 @dataclass(frozen=True)
@@ -105,8 +80,8 @@ class RedFlag:
     """A red-flag rule that fired.
 
     Attributes:
-        id: stable kebab-case id (``cauda-equina``); the card topic is ``red-flag-<id>``.
-        topic: the card topic code (``red-flag-cauda-equina``).
+        id: stable kebab-case id (``cauda-equina``), as in the knowledge base's red-flags.yaml.
+        topic: the card topic code the rule names (``red-flag-cauda-equina``).
         indicator: ``critical`` unless the rule says otherwise.
         triggers: the findings that satisfied the rule.
         possible: every trigger was only suspected; the card reads as a checklist.
@@ -127,28 +102,44 @@ class DifferentialEntry:
 
     id: str
     label: str
-    group: Literal["spinal", "non-spinal"]
+    group: str
     reasons: tuple[Finding, ...] = ()
     rank: int = 0
 
 
 @dataclass(frozen=True)
-class Findings:
-    """What the clinical layer concluded about one patient and encounter."""
+class Anchor:
+    """The complaint a service is about (its knowledge base's ``anchor`` concept), with the
+    attributes a clinician asks of it first: which side, how it began, how it is going."""
 
-    leg_weakness: bool = False
+    finding: Finding
     laterality: Laterality = "unspecified"
     onset: Onset = "unknown"
     course: Course = "unknown"
+
+    @property
+    def concept(self) -> str:
+        return self.finding.concept
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the clinical layer concluded about one patient and encounter.
+
+    Attributes:
+        anchor: the service's complaint when it is current, else None.
+        complaint: the current complaint findings (the anchor first).
+    """
+
+    anchor: Anchor | None = None
     complaint: tuple[Finding, ...] = ()
     red_flags: tuple[RedFlag, ...] = ()
     differential: tuple[DifferentialEntry, ...] = ()
     risk_factors: tuple[Finding, ...] = ()
     age: int | None = None
     sex: str | None = None
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def has_anything(self) -> bool:
         """True when there is a complaint or a red flag: otherwise no card at all."""
-        return self.leg_weakness or bool(self.red_flags)
+        return self.anchor is not None or bool(self.red_flags)

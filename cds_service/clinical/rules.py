@@ -1,4 +1,4 @@
-"""Red-flag rules and the differential, evaluated from data (red-flags.yaml, differential.yaml).
+"""Red-flag rules fired and the differential ranked, from data (red-flags.yaml, differential.yaml).
 
 A rule fires when any of its alternatives holds; an alternative holds when every group has
 at least one usable finding. Usable: complaint concepts only when current, history concepts
@@ -22,7 +22,7 @@ def usable_findings(by_concept: Mapping[str, Finding], knowledge: Knowledge) -> 
     return out
 
 
-def evaluate_red_flags(usable: Mapping[str, Finding], knowledge: Knowledge) -> tuple[RedFlag, ...]:
+def fire_red_flags(usable: Mapping[str, Finding], knowledge: Knowledge) -> tuple[RedFlag, ...]:
     """Every red flag whose criteria hold, in the order of red-flags.yaml."""
     fired = []
     for rule in knowledge.red_flags:
@@ -42,7 +42,7 @@ def evaluate_red_flags(usable: Mapping[str, Finding], knowledge: Knowledge) -> t
     return tuple(fired)
 
 
-def evaluate_differential(usable: Mapping[str, Finding], knowledge: Knowledge) -> tuple[DifferentialEntry, ...]:
+def rank_differential(usable: Mapping[str, Finding], knowledge: Knowledge) -> tuple[DifferentialEntry, ...]:
     """Every differential entry, ranked for this patient (1 = most likely): each present
     supporting finding moves an entry up by the configured weight."""
     scored = []

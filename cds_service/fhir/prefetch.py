@@ -96,6 +96,31 @@ def fill_template(template: str, context: Mapping[str, Any]) -> str | None:
     return None if missing else filled
 
 
+def prefetch_from_resources(templates: Mapping[str, str], resources: list[dict[str, Any]],
+                            context: Mapping[str, Any]) -> dict[str, Any]:
+    """Prefetch answered from resources at hand, as a FHIR server would answer each template.
+
+    ``Type/{id}`` reads the resource of that type and id (``None`` when there is none, the
+    spec's "no data"); ``Type?...`` is a searchset of every resource of that type (search
+    parameters other than the patient are not applied: the resources are one patient's).
+    A template whose tokens cannot be filled is left out (not fulfilled).
+    """
+    out: dict[str, Any] = {}
+    for key, template in templates.items():
+        query = fill_template(template, context)
+        if query is None:
+            continue
+        path, _, search = query.partition("?")
+        rtype, _, rid = path.partition("/")
+        matching = [r for r in resources if r.get("resourceType") == rtype]
+        if rid and not search:
+            out[key] = next((r for r in matching if r.get("id") == rid), None)
+        else:
+            out[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matching),
+                        "entry": [{"resource": r} for r in matching]}
+    return out
+
+
 @dataclass(frozen=True)
 class FetchResult:
     """The outcome of fetching one prefetch key from the FHIR server."""

@@ -1,24 +1,26 @@
-"""Blueprint: the patient handout page ``GET /patient-education/leg-weakness``.
+"""Blueprint: patient handout pages, ``GET /patient-education/<name>``.
 
-The workup card links here (an ``absolute`` link), so a clinician can hand the patient
-a plain-language page on a phone. Content is data (``cards/handout.yaml``); this module
-only renders it, escaping every string, so the page carries no script and no markup
-that the data did not intend.
+A service's anchor card links to its handout (an ``absolute`` link), so a clinician can
+hand the patient a plain-language page on a phone; the leg-weakness service serves
+``/patient-education/leg-weakness``. Content is the service's data (``cards/handout.yaml``);
+this module only renders it, escaping every string, so the page carries no script and
+no markup that the data did not intend. Pages are rendered once, at start-up.
 """
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any
 
 from flask import Blueprint, Response
 
-from .. import resources
-from ..card_builder import load_sources
+from ..errors import ConfigurationError, NotFoundError
+from ..services.service import Handout
+from .state import get_state
 
 bp = Blueprint("education", __name__)
 
-HANDOUT_PATH = "/patient-education/leg-weakness"
+PREFIX = "/patient-education/"
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.55;margin:0;color:#1b1b1b;
@@ -32,14 +34,22 @@ footer{font-size:.9rem;color:#555;margin-top:2rem}
 """
 
 
-@cache
-def render_handout() -> str:
-    """The handout page as HTML, rendered once from ``cards/handout.yaml``."""
-    sources = {sid: {"title": s.title, "url": s.url} for sid, s in load_sources().items()}
-    return render_page(resources.load_data(resources.service_root("leg_weakness") / "cards", "handout.yaml"), sources)
+def render_handouts(handouts: Iterable[Handout]) -> dict[str, str]:
+    """path -> rendered page, for every service's handouts.
+
+    Raises:
+        ConfigurationError: a handout path outside ``/patient-education/``, or used twice.
+    """
+    pages: dict[str, str] = {}
+    for handout in handouts:
+        if not handout.path.startswith(PREFIX) or "/" in handout.path[len(PREFIX):] or handout.path in pages:
+            raise ConfigurationError(f"handout path {handout.path!r} must be {PREFIX}<name> and unique")
+        sources = {sid: {"title": s.title, "url": s.url} for sid, s in handout.sources.items()}
+        pages[handout.path] = render_page(handout.content, sources)
+    return pages
 
 
-def render_page(data: dict[str, Any], sources: dict[str, Any]) -> str:
+def render_page(data: Mapping[str, Any], sources: Mapping[str, Any]) -> str:
     """Render handout content; every string from the data is HTML-escaped."""
     title = escape(str(data["title"]))
     toc = "".join(f'<li><a href="#{escape(s["id"])}">{escape(s["heading"])}</a></li>' for s in data["sections"])
@@ -65,8 +75,11 @@ def _section(section: dict[str, Any]) -> str:
             f"{paragraphs}{listing}</section>")
 
 
-@bp.get(HANDOUT_PATH)
-def handout() -> Response:
-    response = Response(render_handout(), mimetype="text/html")
+@bp.get(PREFIX + "<name>")
+def handout(name: str) -> Response:
+    page = get_state().handouts.get(PREFIX + name)
+    if page is None:
+        raise NotFoundError(f"no patient handout {name!r}")
+    response = Response(page, mimetype="text/html")
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response

@@ -18,7 +18,7 @@ from ..errors import ServiceError
 from ..events import CardSummary, HookCallEvent
 from ..logs import hash_patient_id, log_event
 from ..services.call import CallOptions, run_hook_call
-from ..services.evaluate import evaluate_bundle
+from ..services.bundle import answer_bundle, bundle_service
 from .body import read_json
 from .state import AppState, get_state
 
@@ -59,7 +59,7 @@ def call_service(service_id: str) -> Response:
     phi: dict[str, Any] = {}
     try:
         event["issuer"] = state.verifier.verify(request.headers.get("Authorization"), public_url(state))
-        definition, _ = state.registry.get(service_id)
+        definition, service = state.registry.get(service_id)
         body = read_json(request, state.settings.max_body_bytes)
         if isinstance(body, dict):
             event["hook"] = body.get("hook") if isinstance(body.get("hook"), str) else None
@@ -70,11 +70,10 @@ def call_service(service_id: str) -> Response:
                 event["patient_hash"] = hash_patient_id(context["patientId"], state.settings.patient_hash_salt)
                 if state.settings.log_phi:  # CDS_LOG_PHI=true: debugging only, never in production
                     phi["patientId"] = context["patientId"]
-        service = state.services[service_id]
         options = CallOptions(allow_http_fhir_server=state.settings.allow_http_fhir_server,
                               link_base_url=link_base(state))
-        result = run_hook_call(definition, service.handle, body, fetcher=state.fetcher, options=options,
-                               deadline=deadline, keep=service.record_filters())
+        result = run_hook_call(definition, service, body, fetcher=state.fetcher, options=options,
+                               deadline=deadline)
     except ServiceError as exc:
         _notify(state, event, exc.status, str(exc.status), started, deadline, [], phi)
         raise
@@ -119,7 +118,7 @@ def evaluate() -> Response:
     state = get_state()
     body = read_json(request, state.settings.max_body_bytes)
     encounter_id = request.args.get("encounter") or None
-    service = state.services[state.extras["evaluate_service_id"]]
-    response = evaluate_bundle(service, body, encounter_id, link_base_url=link_base(state),
-                               budget_ms=state.settings.time_budget_ms)
+    _, service = bundle_service(state.registry)
+    response = answer_bundle(service, body, encounter_id, link_base_url=link_base(state),
+                             budget_ms=state.settings.time_budget_ms)
     return jsonify(response)

@@ -9,17 +9,18 @@ from flask import current_app
 from ..events import Observer
 from ..fhir.prefetch import Fetcher
 from ..protocol.registry import Registry
+from ..services.service import CdsService
 from ..settings import Settings
 
 
 @dataclass
 class AppState:
     settings: Settings
-    registry: Registry
-    services: dict[str, Any]  # service id -> the service object (e.g. LegWeaknessService)
+    registry: Registry[CdsService]
     fetcher: Fetcher | None = None
     verifier: Any = None  # http.auth.TokenVerifier
     observers: list[Observer] = field(default_factory=list)
+    handouts: dict[str, str] = field(default_factory=dict)  # path -> rendered patient page
     extras: dict[str, Any] = field(default_factory=dict)  # storage, metrics registry, ...
 
 

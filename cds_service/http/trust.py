@@ -16,12 +16,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
 from ..errors import ConfigurationError
-from ..network import is_loopback_host
+from ..network import is_allowed_url
 
 # Asymmetric algorithms we can verify; ``none`` and every HMAC algorithm are never among them.
 SUPPORTED_ALGORITHMS = frozenset({"ES256", "ES384", "ES512", "RS256", "RS384", "RS512"})
@@ -53,10 +52,7 @@ def check_jwks_url(url: str, allow_http: bool) -> None:
     Raises:
         ValueError: the URL is not acceptable (the message says why, without secrets).
     """
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and allow_http and is_loopback_host(parts.hostname):
+    if is_allowed_url(url, allow_http_loopback=allow_http):
         return
     raise ValueError(f"JWKS URL {url!r} must be https (http only to loopback with CDS_ALLOW_HTTP_JWKS=true)")
 

@@ -6,46 +6,22 @@ calls it once and turns its result or error into a response.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from datetime import datetime
+from typing import Any
 
 from ..budget import Deadline
 from ..errors import (HookMismatchError, InvalidPrefetchError, PreconditionFailedError,
                       ServiceError)
 from ..fhir.prefetch import Fetcher, FetchResult, KeyStatus, classify, fill_template
-from ..fhir.record import PatientRecord, RecordBuilder
+from ..fhir.record import RecordBuilder
 from ..logs import log_event
-from ..network import is_loopback_host
+from ..network import is_allowed_url
 from ..protocol import validation
+from ..protocol.context import HookContext, IdFactory, new_uuid, utc_now
 from ..protocol.registry import ServiceDefinition
-
-IdFactory = Callable[[], str]
-RED_FLAG_TOPIC_PREFIX = "red-flag-"  # source.topic.code of cards that must go out even on overrun
-
-
-def new_uuid() -> str:
-    return str(uuid.uuid4())
-
-
-@dataclass(frozen=True)
-class CallContext:
-    """What a service handler needs besides the record: who, when, and how to mint ids."""
-
-    patient_id: str | None
-    encounter_id: str | None
-    now: datetime
-    link_base_url: str
-    deadline: Deadline
-    new_id: IdFactory = new_uuid
-    partial: bool = False  # the budget ran out before all data was had
-
-
-class Handler(Protocol):
-    def __call__(self, record: PatientRecord, call: CallContext) -> list[dict[str, Any]]: ...
+from .service import CdsService
 
 
 @dataclass
@@ -55,7 +31,6 @@ class CallResult:
     response: dict[str, Any]
     outcome: str = "ok"  # ok | overrun | 412 | error
     unavailable: dict[str, str] = field(default_factory=dict)  # key -> reason
-    fetched: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,13 +39,12 @@ class CallOptions:
 
     allow_http_fhir_server: bool = False
     link_base_url: str = ""
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = utc_now
     new_id: IdFactory = new_uuid
 
 
-def run_hook_call(definition: ServiceDefinition, handler: Handler, body: Any, *,
-                  fetcher: Fetcher | None, options: CallOptions, deadline: Deadline,
-                  keep: Mapping[str, Callable[[Mapping[str, Any]], bool]] | None = None) -> CallResult:
+def run_hook_call(definition: ServiceDefinition, service: CdsService, body: Any, *,
+                  fetcher: Fetcher | None, options: CallOptions, deadline: Deadline) -> CallResult:
     """Answer one hook call.
 
     Raises:
@@ -85,7 +59,7 @@ def run_hook_call(definition: ServiceDefinition, handler: Handler, body: Any, *,
             raise HookMismatchError(
                 f"service {definition.id!r} answers hook {definition.hook!r}, not {body['hook']!r}")
     context: Mapping[str, Any] = body["context"]
-    builder = RecordBuilder(keep=dict(keep or {}))
+    builder = RecordBuilder(keep=dict(service.record_filters()))
     statuses = classify(body.get("prefetch"), definition.prefetch)
     with deadline.stage("validate"):
         for key, status in statuses.items():
@@ -121,31 +95,21 @@ def run_hook_call(definition: ServiceDefinition, handler: Handler, body: Any, *,
                     "data fetched from the FHIR server is not valid FHIR R4",
                     details=exc.details) from None
             raise
-    call = CallContext(patient_id=context.get("patientId"), encounter_id=context.get("encounterId"),
-                       now=options.clock(), link_base_url=options.link_base_url, deadline=deadline,
-                       new_id=options.new_id, partial=overrun)
-    if overrun and required_missing:
-        cards: list[dict[str, Any]] = []
-    else:
-        cards = handler(record, call)
+    hook_context = HookContext.from_request(body, deadline=deadline, now=options.clock(),
+                                            link_base_url=options.link_base_url, new_id=options.new_id)
+    cards = [] if overrun and required_missing else service.handle(record, hook_context)
     overrun = overrun or deadline.expired()
     if overrun:
-        cards = keep_red_flags(cards)
+        cards = keep_urgent(cards, service.urgent_topics)
     response = {"cards": cards}
     with deadline.stage("check"):
         check_response(response, definition.id)
-    return CallResult(response=response, outcome="overrun" if overrun else "ok",
-                      unavailable=unavailable, fetched=tuple(results))
+    return CallResult(response=response, outcome="overrun" if overrun else "ok", unavailable=unavailable)
 
 
-def keep_red_flags(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """On overrun only red-flag cards go out: they need action now, even from partial data.
-
-    Workup and differential cards built from partial data could advise what is already
-    done or rank wrongly, so they are left out rather than sent incomplete.
-    """
-    return [c for c in cards if str(((c.get("source") or {}).get("topic") or {}).get("code", ""))
-            .startswith(RED_FLAG_TOPIC_PREFIX)]
+def keep_urgent(cards: list[dict[str, Any]], urgent_topics: frozenset[str]) -> list[dict[str, Any]]:
+    """On overrun only the service's urgent cards go out (see ``CdsService.urgent_topics``)."""
+    return [c for c in cards if ((c.get("source") or {}).get("topic") or {}).get("code") in urgent_topics]
 
 
 def _fetch_missing(definition: ServiceDefinition, wanted: list[str], body: Mapping[str, Any],
@@ -162,11 +126,10 @@ def _fetch_missing(definition: ServiceDefinition, wanted: list[str], body: Mappi
             queries[key] = query
     server = body.get("fhirServer")
     why_not = _why_not_fetchable(server, fetcher, options)
-    if why_not:
+    if why_not or fetcher is None or server is None:
         for key in queries:
-            unavailable[key] = _reason(statuses[key], why_not)
+            unavailable[key] = _reason(statuses[key], why_not or "not fetchable")
         return {}, unavailable
-    assert fetcher is not None and server is not None
     token = (body.get("fhirAuthorization") or {}).get("access_token")
     results = fetcher.fetch(queries, server, token, deadline)
     for key in queries:
@@ -191,10 +154,7 @@ def _why_not_fetchable(server: str | None, fetcher: Fetcher | None, options: Cal
         return "no fhirServer in the request"
     if fetcher is None:
         return "fetching from the FHIR server is not configured"
-    parts = urlsplit(server)
-    if parts.scheme == "https":
-        return None
-    if parts.scheme == "http" and options.allow_http_fhir_server and is_loopback_host(parts.hostname):
+    if is_allowed_url(server, allow_http_loopback=options.allow_http_fhir_server):
         return None
     return "fhirServer is not https (plain http is allowed only to loopback with CDS_ALLOW_HTTP_FHIR_SERVER=true)"
 

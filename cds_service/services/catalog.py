@@ -1,29 +1,47 @@
-"""Build every CDS service this deployment offers, and the registry discovery is rendered from.
+"""Every CDS service this deployment offers, in one registry, and the FHIR fetcher they share.
 
 Shared by the HTTP app and the command line, so both answer with the same logic.
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from ..card_builder import CardOptions, load_card_library
-from ..clinical.knowledge import load_knowledge
+from ..card_builder import CardOptions
 from ..fhir.fetch import FetchLimits, HttpxFetcher
 from ..fhir.prefetch import Fetcher
 from ..protocol.registry import Registry
 from ..settings import Settings
-from .leg_weakness import LegWeaknessService
+from . import leg_weakness
+from .service import CdsService
 
 
-def build_services(settings: Settings) -> tuple[Registry, dict[str, Any], Fetcher | None]:
-    """(registry, service id -> service object, fetcher for missing prefetch)."""
-    leg_weakness = LegWeaknessService(
-        knowledge=load_knowledge(), cards=load_card_library(),
-        options=CardOptions(guideline_links=settings.guideline_links, handout_link=settings.handout_link,
-                            cpt_codes=settings.card_cpt_codes))
-    definitions = leg_weakness.definitions()
-    registry = Registry.of((d, leg_weakness.handle) for d in definitions)
-    return registry, {d.id: leg_weakness for d in definitions}, make_fetcher(settings)
+@dataclass(frozen=True)
+class Catalog:
+    """The registry discovery is rendered from and routes dispatch on, and the fetcher."""
+
+    registry: Registry[CdsService]
+    fetcher: Fetcher | None
+
+
+def card_options(settings: Settings) -> CardOptions:
+    return CardOptions(guideline_links=settings.guideline_links, handout_link=settings.handout_link,
+                       cpt_codes=settings.card_cpt_codes)
+
+
+def default_services(settings: Settings) -> list[CdsService]:
+    """The services this package ships: today, leg weakness."""
+    return [leg_weakness.create(card_options(settings))]
+
+
+def build_catalog(settings: Settings, services: Iterable[CdsService] | None = None) -> Catalog:
+    """The catalog of ``services`` (default: the packaged ones).
+
+    Raises:
+        ConfigurationError: bad packaged data, or two services share an id.
+    """
+    chosen = list(services) if services is not None else default_services(settings)
+    return Catalog(registry=Registry.of(chosen), fetcher=make_fetcher(settings))
 
 
 def make_fetcher(settings: Settings) -> Fetcher | None:

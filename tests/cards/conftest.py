@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from cds_service.budget import Deadline
-from cds_service.card_builder import CardLibrary, CardOptions, build_cards, load_card_library
-from cds_service.clinical.model import DifferentialEntry, Evidence, Finding, Findings, RedFlag
+from cds_service.card_builder import CardLibrary, CardOptions, build_cards, load_cards
+from cds_service.clinical.knowledge import load_knowledge
+from cds_service.clinical.model import Anchor, DifferentialEntry, Evidence, Finding, Findings, RedFlag
 from cds_service.fhir.record import PatientRecord, RecordBuilder
-from cds_service.services.call import CallContext
+from cds_service.protocol.context import HookContext
 
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=timezone.utc)
 PATIENT_ID = "pat-1"
@@ -29,10 +30,13 @@ def fixed_ids(prefix: str = "00000000-0000-4000-8000") -> Callable[[], str]:
     return lambda: f"{prefix}-{next(counter):012d}"
 
 
+SERVICE = "leg_weakness"
+
+
 def make_call(patient_id: str | None = PATIENT_ID, encounter_id: str | None = ENCOUNTER_ID,
-              link_base_url: str = LINK_BASE) -> CallContext:
-    return CallContext(patient_id=patient_id, encounter_id=encounter_id, now=NOW, link_base_url=link_base_url,
-                       deadline=Deadline(budget_ms=10_000), new_id=fixed_ids())
+              link_base_url: str = LINK_BASE) -> HookContext:
+    return HookContext(hook="encounter-start", patient_id=patient_id, encounter_id=encounter_id, now=NOW,
+                       link_base_url=link_base_url, deadline=Deadline(budget_ms=10_000), new_id=fixed_ids())
 
 
 def make_record(*resources: dict[str, Any]) -> PatientRecord:
@@ -71,7 +75,9 @@ COLD_LEG = Finding("pulseless-limb", "cold pulseless leg", (reason("left leg col
 CLAUDICATION = Finding("claudication", "calf pain on walking", (reason("calf pain after 100 m"),))
 DIABETES = Finding("diabetes", "diabetes", (condition("cond-dm", "Diabetes mellitus type 2 (disorder)", "44054006"),))
 
-RED_FLAG_TRIGGERS: dict[str, tuple[Finding, ...]] = {
+#: Hand-picked evidence for the red flags the tests look at closely; any other rule of the
+#: knowledge base (a red flag added as data) gets the both-legs finding.
+TRIGGERS: dict[str, tuple[Finding, ...]] = {
     "cauda-equina": (WEAK_BOTH, RETENTION),
     "stroke": (SUDDEN,),
     "cord-compression": (CANCER, WEAK_BOTH),
@@ -79,14 +85,15 @@ RED_FLAG_TRIGGERS: dict[str, tuple[Finding, ...]] = {
     "fracture": (STEROIDS,),
     "guillain-barre": (ASCENDING,),
     "limb-ischemia": (COLD_LEG,),
-    "progressive-deficit": (WEAK_BOTH,),
 }
+RULES = {rule.id: rule for rule in load_knowledge(SERVICE).red_flags}
+RED_FLAG_TRIGGERS: dict[str, tuple[Finding, ...]] = {rid: TRIGGERS.get(rid, (WEAK_BOTH,)) for rid in RULES}
 
 
 def red_flag(rid: str, possible: bool = False) -> RedFlag:
-    indicator = "warning" if rid in ("fracture", "progressive-deficit") else "critical"
-    return RedFlag(id=rid, topic=f"red-flag-{rid}", indicator=indicator, triggers=RED_FLAG_TRIGGERS[rid],
-                   possible=possible)
+    rule = RULES[rid]
+    return RedFlag(id=rid, topic=rule.topic, indicator=rule.indicator, triggers=RED_FLAG_TRIGGERS[rid],
+                   possible=possible, rule_source=rule.sources)
 
 
 DIFFERENTIAL = (
@@ -97,26 +104,27 @@ DIFFERENTIAL = (
 )
 
 
-def weakness_findings(*flags: RedFlag) -> Findings:
-    return Findings(leg_weakness=True, laterality="bilateral", onset="subacute", course="progressive",
-                    complaint=(WEAK_BOTH,), red_flags=flags, differential=DIFFERENTIAL,
+ANCHOR = Anchor(WEAK_BOTH, laterality="bilateral", onset="subacute", course="progressive")
+
+
+def weakness_findings(*flags: RedFlag, differential: tuple[DifferentialEntry, ...] = DIFFERENTIAL) -> Findings:
+    return Findings(anchor=ANCHOR, complaint=(WEAK_BOTH,), red_flags=flags, differential=differential,
                     risk_factors=(DIABETES,), age=65, sex="female")
 
 
 def card_kinds() -> dict[str, Findings]:
     """One representative Findings per card kind (topic); the key is the topic the card must have."""
-    kinds = {f"red-flag-{rid}": Findings(red_flags=(red_flag(rid),)) for rid in RED_FLAG_TRIGGERS}
-    kinds["leg-weakness-workup"] = weakness_findings()
-    kinds["leg-weakness-differential"] = weakness_findings()
+    kinds = {RULES[rid].topic: Findings(red_flags=(red_flag(rid),)) for rid in RULES}
+    kinds.update({t.topic: weakness_findings() for t in load_cards(SERVICE).anchor_cards})
     return kinds
 
 
 @pytest.fixture(scope="session")
 def library() -> CardLibrary:
-    return load_card_library()
+    return load_cards(SERVICE)
 
 
 def cards_for(findings: Findings, record: PatientRecord | None = None, options: CardOptions | None = None,
-              call: CallContext | None = None) -> list[dict[str, Any]]:
-    return build_cards(findings, record or make_record(), load_card_library(), options or CardOptions(),
+              call: HookContext | None = None) -> list[dict[str, Any]]:
+    return build_cards(findings, record or make_record(), load_cards(SERVICE), options or CardOptions(),
                        call or make_call())

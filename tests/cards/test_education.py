@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cds_service import resources
-from cds_service.http.education import HANDOUT_PATH, render_handout, render_page
+from cds_service.http.education import render_page
 
 from ..conftest import LiveServer
 from .conftest import cards_for, make_call, weakness_findings
@@ -19,6 +19,9 @@ from .conftest import cards_for, make_call, weakness_findings
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+HANDOUT_PATH = "/patient-education/leg-weakness"
 
 
 def _handout_data() -> dict:  # type: ignore[type-arg]
@@ -46,7 +49,7 @@ def test_handout_text_is_escaped() -> None:
     page = render_page(data, {"S1": {"title": hostile, "url": "https://example.org"}})
     assert "<script" not in page and 'onclick="' not in page
     assert page.count("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot; &#x27;single&#x27;") == 9
-    assert "It does not replace advice" in render_handout()
+    assert "It does not replace advice" in render_page(_handout_data(), {})
 
 
 def test_workup_card_links_to_the_handout_that_exists(client) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.card_builder import CardOptions, build_cards, load_card_library
+from cds_service.card_builder import CardOptions, build_cards, load_cards
 from cds_service.clinical.findings import detect_findings
 from cds_service.clinical.knowledge import load_knowledge
 from cds_service.fhir.record import RecordBuilder
@@ -27,8 +27,8 @@ def _cards(reason_text: str) -> list[dict[str, Any]]:
                                         "code": "EMER"},
                               "reasonCode": [{"text": reason_text}]})
     record = builder.build("pat-1", "enc-1")
-    findings = detect_findings(record, load_knowledge(), TODAY)
-    cards = build_cards(findings, record, load_card_library(), CardOptions(), make_call())
+    findings = detect_findings(record, load_knowledge("leg_weakness"), TODAY)
+    cards = build_cards(findings, record, load_cards("leg_weakness"), CardOptions(), make_call())
     assert problems({"cards": cards}, "response") == []
     return cards
 

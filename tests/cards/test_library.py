@@ -6,7 +6,9 @@ import re
 
 import pytest
 
-from cds_service.card_builder import CardLibrary, _check_library
+from cds_service.card_builder import CardLibrary
+from cds_service.card_builder.library import library_problems
+from cds_service.clinical.knowledge import load_knowledge
 from cds_service.errors import ConfigurationError
 
 from ..conftest import SHARED
@@ -22,7 +24,7 @@ def _reference_text() -> str:
 
 def test_every_code_is_in_the_clinical_reference_with_a_status(library: CardLibrary) -> None:
     text = _reference_text()
-    codes = list(library.all_codes())
+    codes = [c for order in library.orders.values() for c in order.codes]
     assert len(codes) > 20
     for code in codes:
         assert re.search(rf"(?<![\d-]){re.escape(code.code)}(?![\d-])", text), f"{code.code} not in the reference"
@@ -38,6 +40,15 @@ def test_every_source_is_a_reference_source_with_an_https_url(library: CardLibra
         if sid == "LEX":  # the reference's own engineering lexicon (section 6.1), not a section-7 source
             continue
         assert re.search(rf"^\| {sid} \|", text, flags=re.M), f"{sid} is not in the reference's source list"
+
+
+KNOWLEDGE = load_knowledge("leg_weakness")
+
+
+def _check_library(library: CardLibrary) -> None:
+    problems = list(library_problems(library, KNOWLEDGE))
+    if problems:
+        raise ConfigurationError("; ".join(problems))
 
 
 def test_library_check_rejects_bad_data(library: CardLibrary) -> None:
@@ -61,12 +72,22 @@ def test_library_check_rejects_bad_data(library: CardLibrary) -> None:
 
 
 def test_every_red_flag_and_cause_of_the_clinical_layer_has_card_content(library: CardLibrary) -> None:
-    from cds_service.clinical.knowledge import load_knowledge
+    assert {r.topic for r in KNOWLEDGE.red_flags} == set(library.red_flags)
+    differential = next(t for t in library.anchor_cards if t.topic == "leg-weakness-differential")
+    assert {d.id for d in KNOWLEDGE.differential} <= set(differential.causes)  # type: ignore[union-attr]
 
-    knowledge = load_knowledge()
-    assert {r.topic for r in knowledge.red_flags} <= set(library.red_flags)
-    assert library.differential is not None
-    assert {d.id for d in knowledge.differential} <= set(library.differential.causes)
+
+@pytest.mark.parametrize("what", ["rule without card", "card without rule"])
+def test_a_red_flag_rule_and_its_card_must_come_together(library: CardLibrary, what: str) -> None:
+    """A rule with no card would fire into a generic card; a card with no rule is dead data."""
+    topic = "red-flag-stroke"
+    if what == "rule without card":
+        broken = dataclasses.replace(library, red_flags={t: r for t, r in library.red_flags.items() if t != topic})
+    else:
+        extra = dataclasses.replace(library.red_flags[topic], topic="red-flag-unreachable")
+        broken = dataclasses.replace(library, red_flags={**library.red_flags, "red-flag-unreachable": extra})
+    with pytest.raises(ConfigurationError, match="no card|no red-flag rule"):
+        _check_library(broken)
 
 
 def test_the_response_schema_is_not_vacuous(library: CardLibrary) -> None:
@@ -86,8 +107,7 @@ def test_the_response_schema_is_not_vacuous(library: CardLibrary) -> None:
 
 def test_lab_order_codes_are_in_the_observation_prefetch(library: CardLibrary) -> None:
     """Lab results can only suppress a repeat order if the service asks for (and keeps) them."""
-    from cds_service.clinical.knowledge import load_knowledge
 
-    wanted = set(load_knowledge().observation_codes())
+    wanted = set(KNOWLEDGE.observation_codes())
     labs = {(c.system, c.code) for o in library.orders.values() if o.category == "laboratory" for c in o.codes}
     assert labs and labs <= wanted

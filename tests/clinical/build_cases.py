@@ -13,14 +13,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cds_service.card_builder import load_cards
+from cds_service.clinical.knowledge import load_knowledge
+
 CASES = Path(__file__).resolve().parents[2] / "cds_service" / "services" / "leg_weakness" / "corpus"
 TODAY = "2026-11-24"
 SCT = "http://snomed.info/sct"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 LOINC = "http://loinc.org"
-FLAGS = ["cauda-equina", "stroke", "cord-compression", "spinal-infection", "fracture",
-         "guillain-barre", "limb-ischemia"]
-LEG_TOPICS = ["leg-weakness-workup", "leg-weakness-differential"]
+FLAGS = [rule.id for rule in load_knowledge("leg_weakness").red_flags]  # the knowledge base is the list
+LEG_TOPICS = [card.topic for card in load_cards("leg_weakness").anchor_cards]
 ENC = "enc-1"
 PAT = "pat-1"
 

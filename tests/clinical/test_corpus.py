@@ -3,7 +3,7 @@
 One test per vignette (expect/forbid), then corpus-wide rules: every red flag is
 caught in every vignette that should raise it (sensitivity 1.0), and no negated,
 hypothetical, family or historical mention ever produces a leg-weakness or red-flag
-topic. ``load_knowledge()`` caches, so the medspacy pipeline loads once per session.
+topic. ``load_knowledge`` caches, so the medspacy pipeline loads once per session.
 """
 from __future__ import annotations
 
@@ -15,15 +15,21 @@ import pytest
 from click.testing import CliRunner
 
 from cds_service.cli import main
-from cds_service.clinical.evaluation import (
-    QUIET_KINDS, RED_FLAG_IDS, RED_FLAG_TOPICS, TOPICS, CorpusReport, evaluate_corpus, format_scores,
-    load_corpus, parse_vignette, run_vignette, score_topics,
-)
-from cds_service.clinical.knowledge import load_knowledge
+from cds_service.card_builder import CardOptions
 from cds_service.errors import ConfigurationError
+from cds_service.services import leg_weakness
+from cds_service.services.corpus import (
+    QUIET_KINDS, CorpusReport, Vocabulary, format_scores, load_corpus, parse_vignette, run_vignette, score_corpus,
+    score_topics,
+)
 
 CASES = Path(__file__).resolve().parents[2] / "cds_service" / "services" / "leg_weakness" / "corpus"
-VIGNETTES = load_corpus(CASES)
+SERVICE = leg_weakness.create(CardOptions())
+VOCABULARY = Vocabulary.of(SERVICE)
+RED_FLAG_IDS = tuple(VOCABULARY.red_flags)
+RED_FLAG_TOPICS = VOCABULARY.red_flag_topics
+TOPICS = VOCABULARY.topics
+VIGNETTES = load_corpus(CASES, VOCABULARY)
 
 #: Vignettes the clinical layer is known to get wrong today, with the reason. Each is a
 #: strict xfail: it fails the run as soon as the logic gets it right, so the entry must
@@ -33,7 +39,7 @@ KNOWN_GAPS: dict[str, str] = {}
 
 @pytest.fixture(scope="session")
 def report() -> CorpusReport:
-    return evaluate_corpus(VIGNETTES, load_knowledge())
+    return score_corpus(VIGNETTES, SERVICE)
 
 
 def _param(vignette_id: str) -> object:
@@ -51,7 +57,7 @@ def test_vignette(report: CorpusReport, vignette_id: str) -> None:
 
 
 def test_every_red_flag_has_full_sensitivity(report: CorpusReport) -> None:
-    scores = score_topics([o for o in report.outcomes if o.vignette.id not in KNOWN_GAPS])
+    scores = score_topics([o for o in report.outcomes if o.vignette.id not in KNOWN_GAPS], VOCABULARY)
     missed = {s.topic: f"{s.tp}/{s.tp + s.fn}" for s in scores
               if s.topic in RED_FLAG_TOPICS and s.sensitivity != 1.0}
     assert missed == {}, f"red flags missed (caught/expected): {missed}"
@@ -116,18 +122,18 @@ def test_malformed_vignettes_are_refused(mutate, message: str) -> None:  # type:
     raw = json.loads((CASES / "stroke.json").read_text())[0]
     mutate(raw)
     with pytest.raises(ConfigurationError, match=message):
-        parse_vignette(raw, "stroke.json")
+        parse_vignette(raw, VOCABULARY, "stroke.json")
 
 
 def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
     raw = json.loads((CASES / "stroke.json").read_text())[0]
     (tmp_path / "a.json").write_text(json.dumps([raw, raw]))
     with pytest.raises(ConfigurationError, match="duplicate"):
-        load_corpus(tmp_path)
+        load_corpus(tmp_path, VOCABULARY)
 
 
 def test_a_vignette_naming_a_missing_encounter_is_refused() -> None:
     raw = json.loads((CASES / "stroke.json").read_text())[0]
     raw["encounter"] = "no-such-encounter"
     with pytest.raises(ConfigurationError, match="no Encounter"):
-        run_vignette(parse_vignette(raw, "stroke.json"), load_knowledge())
+        run_vignette(parse_vignette(raw, VOCABULARY, "stroke.json"), SERVICE)

@@ -17,7 +17,7 @@ UNVERIFIED = {"6077001", "1845001", "76107001", "18347007", "42345000", "2281580
 
 @pytest.fixture(scope="module")
 def knowledge() -> Knowledge:
-    return load_knowledge()
+    return load_knowledge("leg_weakness")
 
 
 @pytest.fixture()
@@ -29,7 +29,7 @@ def copy(tmp_path: Path) -> Path:
 
 
 def test_loaded_once(knowledge: Knowledge) -> None:
-    assert load_knowledge() is knowledge
+    assert load_knowledge("leg_weakness") is knowledge
 
 
 def test_no_unverified_code_and_every_code_says_where_it_was_verified(knowledge: Knowledge) -> None:

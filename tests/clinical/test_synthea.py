@@ -60,15 +60,14 @@ def test_report_renders(runs: tuple[ModuleType, list]) -> None:
 
 def test_every_synthea_bundle_evaluates_end_to_end(runs: tuple[ModuleType, list], tmp_path: Path) -> None:
     """The whole pipeline (record, findings, cards, response schema) on every patient."""
-    from cds_service.services.catalog import build_services
-    from cds_service.services.evaluate import evaluate_bundle
+    from cds_service.services.bundle import answer_bundle, bundle_service
+    from cds_service.services.catalog import build_catalog
     from cds_service.settings import Settings
 
     report, _ = runs
-    _, services, _ = build_services(Settings(require_auth=False, data_dir=str(tmp_path)))
-    service = services["leg-weakness"]
+    _, service = bundle_service(build_catalog(Settings(require_auth=False, data_dir=str(tmp_path))).registry)
     red = []
     for name, bundle in report.iter_patients(DATA):
-        response = evaluate_bundle(service, bundle, None)
+        response = answer_bundle(service, bundle, None)
         red += [(name, card.get("indicator")) for card in response["cards"] if card.get("indicator") == "critical"]
     assert red == []

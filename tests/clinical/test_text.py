@@ -8,7 +8,7 @@ from cds_service.clinical.knowledge import Knowledge, load_knowledge
 
 @pytest.fixture(scope="module")
 def knowledge() -> Knowledge:
-    return load_knowledge()
+    return load_knowledge("leg_weakness")
 
 
 def present(knowledge: Knowledge, text: str) -> set[str]:

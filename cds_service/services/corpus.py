@@ -1,42 +1,40 @@
-"""Measure the clinical layer on a labelled corpus of vignettes: per-topic TP/FP/FN/TN.
+"""Score a service on its labelled corpus of vignettes: per-topic TP/FP/FN/TN.
 
 A vignette is a small FHIR R4 Bundle with what must (``expect``) and must not
-(``forbid``) come out of :func:`detect_findings` for its encounter. Running the real
-record builder and the real findings logic (no HTTP, no cards) measures exactly the
-part of the service that decides whether a red flag fires, so a missed cauda equina
-shows up here as a false negative, not as a missing card somewhere downstream.
+(``forbid``) come out of the service for its encounter. Running the real record builder,
+the real findings logic and the real card builder (no HTTP) measures exactly what an EHR
+would be shown: a missed cauda equina is a false negative here, not a missing card
+somewhere downstream.
 
 Scoring, per card topic: a vignette is *positive* for a topic it expects and
 *negative* for a topic it forbids; topics it names in neither are not scored for it
 (a vignette says only what is clinically certain). TP = positive and fired, FN =
-positive and silent, FP = negative and fired, TN = negative and silent.
+positive and silent, FP = negative and fired, TN = negative and silent. Beside the
+scores, every critical card a vignette did not expect is counted: an unwarranted
+critical alert is the second-worst failure, after a missed red flag.
+
+The topics and red-flag ids a vignette may name come from the service itself (its
+knowledge base and card library), so a new red flag needs no change here. The key
+that states the anchor complaint is the anchor concept in snake case (``leg_weakness``).
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timezone
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, get_args
 
+from ..budget import Deadline
+from ..clinical.model import Course, Findings, Onset
 from ..errors import ConfigurationError
 from ..fhir.record import RecordBuilder
-from ..resources import service_root
-from .findings import detect_findings
-from .knowledge import Knowledge
-from .model import Course, Findings, Onset
+from ..protocol.context import HookContext
+from .engine import ClinicalRuleService
 
-#: The card topics the service can answer with (the contract with the card builder).
-WORKUP_TOPIC = "leg-weakness-workup"
-DIFFERENTIAL_TOPIC = "leg-weakness-differential"
-RED_FLAG_IDS = ("cauda-equina", "stroke", "cord-compression", "spinal-infection", "fracture",
-                "guillain-barre", "limb-ischemia")
-RED_FLAG_TOPICS = tuple(f"red-flag-{flag}" for flag in RED_FLAG_IDS)
-TOPICS = (WORKUP_TOPIC, DIFFERENTIAL_TOPIC, *RED_FLAG_TOPICS)
-
-#: Vignette kinds; those in QUIET_KINDS describe no current leg complaint at all.
+#: Vignette kinds; those in QUIET_KINDS describe no current complaint at all.
 KINDS = frozenset({"red-flag", "negated", "hypothetical", "family", "historical", "trap", "plain",
                    "code-only", "text-only", "laterality", "differential", "resolved",
                    "entered-in-error"})
@@ -45,17 +43,40 @@ DEFAULT_TODAY = date(2026, 11, 24)
 
 
 @dataclass(frozen=True)
+class Vocabulary:
+    """What a service's vignettes may name: its red flags (id -> topic) and card topics."""
+
+    red_flags: Mapping[str, str]
+    anchor_topics: tuple[str, ...]
+    anchor_key: str
+
+    @classmethod
+    def of(cls, service: ClinicalRuleService) -> Vocabulary:
+        return cls(red_flags={r.id: r.topic for r in service.knowledge.red_flags},
+                   anchor_topics=tuple(t.topic for t in service.cards.anchor_cards),
+                   anchor_key=service.knowledge.anchor.replace("-", "_"))
+
+    @property
+    def red_flag_topics(self) -> tuple[str, ...]:
+        return tuple(self.red_flags.values())
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return self.anchor_topics + self.red_flag_topics
+
+
+@dataclass(frozen=True)
 class Expectation:
     """What a vignette says must be present (``expect``) or absent (``forbid``).
 
-    ``topics`` already includes the topics implied by ``red_flags`` and by
-    ``leg_weakness: true``, so scoring needs only the topic sets.
+    ``topics`` already includes the topics implied by ``red_flags`` and by the anchor
+    (``leg_weakness: true``), so scoring needs only the topic sets.
     """
 
     topics: frozenset[str] = frozenset()
     red_flags: frozenset[str] = frozenset()
     differential: frozenset[str] = frozenset()
-    leg_weakness: bool | None = None
+    anchor: bool | None = None
     laterality: str | None = None
     onset: str | None = None
     course: str | None = None
@@ -79,12 +100,18 @@ class Vignette:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the clinical layer made of one vignette, and every way it missed."""
+    """What the service made of one vignette, and every way it missed."""
 
     vignette: Vignette
     findings: Findings
     topics: frozenset[str]
     failures: tuple[str, ...]
+    critical: frozenset[str] = frozenset()  # topics of the critical cards it gave
+
+    @property
+    def unwarranted_critical(self) -> frozenset[str]:
+        """Critical card topics the vignette did not expect."""
+        return self.critical - self.vignette.expect.topics
 
     @property
     def passed(self) -> bool:
@@ -119,27 +146,25 @@ class CorpusReport:
     """Outcomes of every vignette and the per-topic scores."""
 
     outcomes: tuple[Outcome, ...]
+    vocabulary: Vocabulary
     scores: tuple[TopicScore, ...] = field(default=())
 
     @property
     def failed(self) -> tuple[Outcome, ...]:
         return tuple(o for o in self.outcomes if not o.passed)
 
+    @property
+    def unwarranted_critical(self) -> int:
+        """How many critical cards, over the corpus, no vignette expected."""
+        return sum(len(o.unwarranted_critical) for o in self.outcomes)
+
     def missed_red_flags(self) -> tuple[TopicScore, ...]:
         """Red-flag topics whose sensitivity is below 1.0: the release-blocking misses."""
-        return tuple(s for s in self.scores
-                     if s.topic in RED_FLAG_TOPICS and s.sensitivity is not None and s.sensitivity < 1.0)
+        return tuple(s for s in self.scores if s.topic in self.vocabulary.red_flag_topics
+                     and s.sensitivity is not None and s.sensitivity < 1.0)
 
 
-def topics_of(findings: Findings) -> frozenset[str]:
-    """The card topics these findings lead to (the card builder's contract)."""
-    topics = {flag.topic or f"red-flag-{flag.id}" for flag in findings.red_flags}
-    if findings.leg_weakness:
-        topics |= {WORKUP_TOPIC, DIFFERENTIAL_TOPIC}
-    return frozenset(topics)
-
-
-def load_corpus(directory: Path | Traversable) -> list[Vignette]:
+def load_corpus(directory: Path | Traversable, vocabulary: Vocabulary) -> list[Vignette]:
     """Every vignette in ``directory`` (``*.json``, each a vignette or a list of them), sorted by id.
 
     Raises:
@@ -153,7 +178,7 @@ def load_corpus(directory: Path | Traversable) -> list[Vignette]:
         except json.JSONDecodeError as exc:
             raise ConfigurationError(f"corpus file {name}: not valid JSON ({exc})") from None
         for raw in data if isinstance(data, list) else [data]:
-            vignettes.append(parse_vignette(raw, name))
+            vignettes.append(parse_vignette(raw, vocabulary, name))
     seen: set[str] = set()
     for vignette in vignettes:
         if vignette.id in seen:
@@ -164,7 +189,7 @@ def load_corpus(directory: Path | Traversable) -> list[Vignette]:
     return sorted(vignettes, key=lambda v: v.id)
 
 
-def parse_vignette(raw: Any, origin: str = "") -> Vignette:
+def parse_vignette(raw: Any, vocabulary: Vocabulary, origin: str = "") -> Vignette:
     """One vignette from its JSON form, checking the fields the runner relies on.
 
     Raises:
@@ -187,8 +212,8 @@ def parse_vignette(raw: Any, origin: str = "") -> Vignette:
         today = date.fromisoformat(raw["today"]) if raw.get("today") else DEFAULT_TODAY
     except (TypeError, ValueError):
         raise ConfigurationError(f"{where}: 'today' must be an ISO date") from None
-    expect = _parse_expectation(raw.get("expect") or {}, where + " expect", forbidding=False)
-    forbid = _parse_expectation(raw.get("forbid") or {}, where + " forbid", forbidding=True)
+    expect = _parse_expectation(raw.get("expect") or {}, vocabulary, where + " expect", forbidding=False)
+    forbid = _parse_expectation(raw.get("forbid") or {}, vocabulary, where + " forbid", forbidding=True)
     clash = expect.topics & forbid.topics
     if clash:
         raise ConfigurationError(f"{where}: topics both expected and forbidden: {sorted(clash)}")
@@ -197,26 +222,27 @@ def parse_vignette(raw: Any, origin: str = "") -> Vignette:
                     expect=expect, forbid=forbid, origin=origin)
 
 
-def _parse_expectation(raw: Any, where: str, *, forbidding: bool) -> Expectation:
+def _parse_expectation(raw: Any, vocabulary: Vocabulary, where: str, *, forbidding: bool) -> Expectation:
     if not isinstance(raw, dict):
         raise ConfigurationError(f"{where}: must be an object")
-    unknown = set(raw) - {"topics", "red_flags", "differential", "leg_weakness", "laterality", "onset", "course"}
+    anchor_key = vocabulary.anchor_key
+    unknown = set(raw) - {"topics", "red_flags", "differential", anchor_key, "laterality", "onset", "course"}
     if unknown:
         raise ConfigurationError(f"{where}: unknown fields {sorted(unknown)}")
     topics = set(_strings(raw.get("topics", []), where + ".topics"))
     flags = set(_strings(raw.get("red_flags", []), where + ".red_flags"))
-    bad_flags = flags - set(RED_FLAG_IDS)
+    bad_flags = flags - set(vocabulary.red_flags)
     if bad_flags:
         raise ConfigurationError(f"{where}: unknown red flags {sorted(bad_flags)}")
-    topics |= {f"red-flag-{flag}" for flag in flags}
-    weakness = raw.get("leg_weakness")
-    if weakness is not None and not isinstance(weakness, bool):
-        raise ConfigurationError(f"{where}: leg_weakness must be true or false")
-    if weakness is True and not forbidding:
-        topics |= {WORKUP_TOPIC, DIFFERENTIAL_TOPIC}
-    if weakness is not None and forbidding:
-        raise ConfigurationError(f"{where}: write leg_weakness under expect, not under forbid")
-    bad_topics = topics - set(TOPICS)
+    topics |= {vocabulary.red_flags[flag] for flag in flags}
+    anchor = raw.get(anchor_key)
+    if anchor is not None and not isinstance(anchor, bool):
+        raise ConfigurationError(f"{where}: {anchor_key} must be true or false")
+    if anchor is True and not forbidding:
+        topics |= set(vocabulary.anchor_topics)
+    if anchor is not None and forbidding:
+        raise ConfigurationError(f"{where}: write {anchor_key} under expect, not under forbid")
+    bad_topics = topics - set(vocabulary.topics)
     if bad_topics:
         raise ConfigurationError(f"{where}: unknown topics {sorted(bad_topics)}")
     laterality = raw.get("laterality")
@@ -229,7 +255,7 @@ def _parse_expectation(raw: Any, where: str, *, forbidding: bool) -> Expectation
         raise ConfigurationError(f"{where}: laterality, onset and course belong under expect")
     return Expectation(topics=frozenset(topics), red_flags=frozenset(flags),
                        differential=frozenset(_strings(raw.get("differential", []), where + ".differential")),
-                       leg_weakness=weakness, laterality=laterality, onset=onset, course=course)
+                       anchor=anchor, laterality=laterality, onset=onset, course=course)
 
 
 def _strings(value: Any, where: str) -> list[str]:
@@ -238,21 +264,26 @@ def _strings(value: Any, where: str) -> list[str]:
     return value
 
 
-def run_vignette(vignette: Vignette, knowledge: Knowledge) -> Outcome:
-    """Build the record as the service does, detect findings, and compare with the labels.
+def run_vignette(vignette: Vignette, service: ClinicalRuleService) -> Outcome:
+    """Build the record as the service does, detect findings, build the cards, compare with the labels.
 
     Raises:
         ConfigurationError: the vignette names an encounter its bundle does not hold.
         InvalidPrefetchError: a resource in the bundle is not valid FHIR R4.
     """
-    builder = RecordBuilder(keep={"Observation": knowledge.is_relevant_observation})
+    builder = RecordBuilder(keep=dict(service.record_filters()))
     builder.add("bundle", vignette.bundle)
     record = builder.build(encounter_id=vignette.encounter)
     if vignette.encounter and record.encounter_id != vignette.encounter:  # the builder falls back silently
         raise ConfigurationError(f"vignette {vignette.id!r}: no Encounter {vignette.encounter!r} in its bundle")
-    findings = detect_findings(record, knowledge, vignette.today)
-    topics = topics_of(findings)
-    return Outcome(vignette=vignette, findings=findings, topics=topics,
+    context = HookContext(hook="encounter-start", deadline=Deadline(60_000),
+                          now=datetime.combine(vignette.today, time(12, 0), tzinfo=timezone.utc),
+                          patient_id=record.patient_id, encounter_id=record.encounter_id)
+    findings = service.detect(record, context)
+    cards = service.cards_for(findings, record, context)
+    topics = frozenset(str(c["source"]["topic"]["code"]) for c in cards)
+    critical = frozenset(str(c["source"]["topic"]["code"]) for c in cards if c["indicator"] == "critical")
+    return Outcome(vignette=vignette, findings=findings, topics=topics, critical=critical,
                    failures=tuple(_compare(vignette, findings, topics)))
 
 
@@ -260,30 +291,30 @@ def _compare(vignette: Vignette, findings: Findings, topics: frozenset[str]) -> 
     expect, forbid = vignette.expect, vignette.forbid
     fired_flags = {flag.id for flag in findings.red_flags}
     differential = {entry.id for entry in findings.differential}
+    anchor = findings.anchor
     for topic in sorted(expect.topics - topics):
         yield f"missing topic {topic}"
     for topic in sorted(forbid.topics & topics):
         yield f"forbidden topic {topic} fired"
     for flag in sorted(forbid.red_flags & fired_flags):
         yield f"forbidden red flag {flag} fired"
-    if expect.leg_weakness is not None and findings.leg_weakness != expect.leg_weakness:
-        yield f"leg_weakness is {findings.leg_weakness}, expected {expect.leg_weakness}"
-    if expect.laterality is not None and findings.laterality != expect.laterality:
-        yield f"laterality is {findings.laterality!r}, expected {expect.laterality!r}"
-    if expect.onset is not None and findings.onset != expect.onset:
-        yield f"onset is {findings.onset!r}, expected {expect.onset!r}"
-    if expect.course is not None and findings.course != expect.course:
-        yield f"course is {findings.course!r}, expected {expect.course!r}"
+    if expect.anchor is not None and (anchor is not None) != expect.anchor:
+        yield f"anchor complaint is {anchor is not None}, expected {expect.anchor}"
+    for name in ("laterality", "onset", "course"):
+        wanted = getattr(expect, name)
+        found = getattr(anchor, name) if anchor is not None else "unspecified" if name == "laterality" else "unknown"
+        if wanted is not None and found != wanted:
+            yield f"{name} is {found!r}, expected {wanted!r}"
     for entry in sorted(expect.differential - differential):
         yield f"differential lacks {entry} (has {sorted(differential)})"
     for entry in sorted(forbid.differential & differential):
         yield f"forbidden differential entry {entry} present"
 
 
-def score_topics(outcomes: Sequence[Outcome]) -> tuple[TopicScore, ...]:
-    """Per-topic confusion counts, in the fixed topic order."""
+def score_topics(outcomes: Sequence[Outcome], vocabulary: Vocabulary) -> tuple[TopicScore, ...]:
+    """Per-topic confusion counts, in the vocabulary's topic order."""
     scores = []
-    for topic in TOPICS:
+    for topic in vocabulary.topics:
         tp = fp = fn = tn = 0
         for outcome in outcomes:
             fired = topic in outcome.topics
@@ -295,10 +326,11 @@ def score_topics(outcomes: Sequence[Outcome]) -> tuple[TopicScore, ...]:
     return tuple(scores)
 
 
-def evaluate_corpus(vignettes: Sequence[Vignette], knowledge: Knowledge) -> CorpusReport:
-    """Run every vignette and score the topics."""
-    outcomes = tuple(run_vignette(v, knowledge) for v in vignettes)
-    return CorpusReport(outcomes=outcomes, scores=score_topics(outcomes))
+def score_corpus(vignettes: Sequence[Vignette], service: ClinicalRuleService) -> CorpusReport:
+    """Run every vignette through ``service`` and score the topics."""
+    vocabulary = Vocabulary.of(service)
+    outcomes = tuple(run_vignette(v, service) for v in vignettes)
+    return CorpusReport(outcomes=outcomes, vocabulary=vocabulary, scores=score_topics(outcomes, vocabulary))
 
 
 def format_scores(scores: Sequence[TopicScore]) -> str:
@@ -312,8 +344,3 @@ def format_scores(scores: Sequence[TopicScore]) -> str:
         lines.append(f"{s.topic:<{width}}  {s.tp:>4} {s.fp:>4} {s.fn:>4} {s.tn:>4}  "
                      f"{ratio(s.sensitivity):>6} {ratio(s.specificity):>6}")
     return "\n".join(lines)
-
-
-def default_corpus_dir() -> Traversable:
-    """The packaged corpus of the leg-weakness service (its single copy, in the package)."""
-    return service_root("leg_weakness") / "corpus"
