@@ -1,7 +1,7 @@
 """CDS Hooks 2.0 service for leg weakness."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
 from .app import create_app  # noqa: E402
 from .settings import Settings  # noqa: E402

@@ -187,17 +187,17 @@ def purge(days: int | None) -> None:
 @click.option("--show-failures/--no-show-failures", default=True, show_default=True,
               help="List every vignette that missed an expectation.")
 def corpus(directory: Path | None, show_failures: bool) -> None:
-    """Score the service on the vignette corpus in DIRECTORY (default: the bundled one).
+    """Score the packaged service on the vignette corpus in DIRECTORY (default: its bundled one).
 
     Prints TP FP FN TN, sensitivity and specificity per card topic, and the count of
     critical cards no vignette expected; exits 1 when any red-flag topic has
     sensitivity below 1.0 (a missed emergency).
     """
-    from .card_builder import CardOptions
-    from .services import leg_weakness
+    from .services.catalog import default_services
     from .services.corpus import Vocabulary, format_scores, load_corpus, score_corpus
+    from .services.engine import ClinicalRuleService
     try:
-        service = leg_weakness.create(CardOptions())
+        service = next(s for s in default_services(Settings.from_env()) if isinstance(s, ClinicalRuleService))
         vignettes = load_corpus(directory if directory is not None else service.folder / "corpus",
                                 Vocabulary.of(service))
         report = score_corpus(vignettes, service)

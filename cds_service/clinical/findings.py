@@ -259,6 +259,8 @@ def _laterality(hits: Iterable[Hit], anchor: str) -> Laterality:
 
 def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
     """The side a mention names: its own words first, then its sentence."""
+    if knowledge.laterality is None:
+        return None
     for text in (mention.text, mention.sentence):
         side = knowledge.laterality.side_of(text)
         if side is not None:

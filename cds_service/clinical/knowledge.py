@@ -114,7 +114,8 @@ class Knowledge:
     #: the complaint concept this service is about (codes.yaml ``anchor``)
     anchor: str
     derived: Mapping[str, DerivedConcept]
-    laterality: LateralityCues
+    #: None when the anchor has no side (text-rules.yaml has no ``laterality``)
+    laterality: LateralityCues | None
     codes: CodeSet
     text: TextEngine
     red_flags: tuple[RedFlagRule, ...]
@@ -217,16 +218,22 @@ def _build(root: Any, language: Any) -> Knowledge:
         _check_concepts(concept.attribute_of, set(concepts), f"codes.yaml: {concept.id} attribute_of")
 
     text_doc = _mapping(load_data(root, "text-rules.yaml"), "text-rules.yaml")
-    laterality = _parse_laterality(_mapping(text_doc["laterality"], "text-rules.yaml laterality"), sources)
+    laterality = (_parse_laterality(_mapping(text_doc["laterality"], "text-rules.yaml laterality"), sources)
+                  if "laterality" in text_doc else None)
     for cid, rule in _mapping(text_doc["rules"], "text-rules.yaml rules").items():
         _source_ids(rule, sources, f"text-rules.yaml: {cid}")
     targets = parse_targets(text_doc["rules"], set(concepts))
+    language_sources = _parse_sources(_mapping(load_data(language, "sources.yaml"), "language sources.yaml")["sources"])
     context_doc = _mapping(load_data(language, "context-rules.yaml"), "context-rules.yaml")
-    _source_ids(context_doc, sources, "context-rules.yaml")
+    _source_ids(context_doc, language_sources, "context-rules.yaml")
     context_rules = parse_context_rules(context_doc["rules"])
 
     red_flags = tuple(_parse_red_flag(r, known, sources)
                       for r in load_data(root, "red-flags.yaml")["rules"])
+    for attribute in ("id", "topic"):
+        values = [getattr(rule, attribute) for rule in red_flags]
+        if len(values) != len(set(values)):
+            raise ValueError(f"red-flags.yaml: two rules share a {attribute}")
     diff_doc = _mapping(load_data(root, "differential.yaml"), "differential.yaml")
     groups = tuple(str(g) for g in diff_doc.get("groups") or ())
     differential = tuple(_parse_differential(r, known, sources, groups) for r in diff_doc["entries"])
@@ -296,8 +303,8 @@ def _check_concepts(names: Sequence[str], known: set[str], where: str) -> tuple[
 def _parse_red_flag(row: Mapping[str, Any], known: set[str], sources: Mapping[str, Source]) -> RedFlagRule:
     rid = str(row.get("id"))
     where = f"red-flags.yaml: {rid}"
-    if row.get("indicator") not in ("info", "warning", "critical") or row.get("topic") != f"red-flag-{rid}":
-        raise ValueError(f"{where}: needs indicator info|warning|critical and topic red-flag-{rid}")
+    if row.get("indicator") not in ("info", "warning", "critical") or not row.get("topic"):
+        raise ValueError(f"{where}: needs indicator info|warning|critical and a card topic")
     when = row.get("when")
     if not isinstance(when, list) or not when:
         raise ValueError(f"{where}: needs a non-empty when list")

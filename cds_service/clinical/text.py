@@ -25,6 +25,7 @@ _SENTENCE_ENDS = [".", "!", ";", "\n", "\n\n"]
 _CONTEXT_CATEGORIES = ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL",
                        "FAMILY", "TERMINATE", "PSEUDO")
 _DIRECTIONS = ("FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO")
+_NO_CONCEPT = "\u0000no-concept"
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,13 @@ class TextEngine:
         nlp.tokenizer = create_medspacy_tokenizer(nlp)
         nlp.add_pipe("sentencizer", config={"punct_chars": _SENTENCE_ENDS})
         matcher: Any = nlp.add_pipe("medspacy_target_matcher")
-        # At least one token pattern must exist (text-rules.yaml has some): spaCy warns
-        # about an empty token Matcher on every call otherwise.
-        matcher.add([TargetRule(literal=spec.concept, category=spec.concept, pattern=pattern)
-                     for spec in targets for pattern in spec.patterns])
+        rules = [TargetRule(literal=spec.concept, category=spec.concept, pattern=pattern)
+                 for spec in targets for pattern in spec.patterns]
+        if not any(isinstance(rule.pattern, list) for rule in rules):
+            # spaCy warns about an empty token Matcher on every call; a rule set of only
+            # regular expressions gets one token rule that cannot match (no concept has it).
+            rules.append(TargetRule(literal="", category=_NO_CONCEPT, pattern=[{"TEXT": _NO_CONCEPT}]))
+        matcher.add(rules)
         context: Any = nlp.add_pipe("medspacy_context", config={"rules": None, "prune_on_target_overlap": True})
         context.add(list(context_rules))
         self._nlp = nlp

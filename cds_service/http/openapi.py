@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from .. import __version__
+from ..version import __version__
 from .state import get_state
 
 bp = Blueprint("openapi", __name__)

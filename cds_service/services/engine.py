@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 
 from .. import resources
-from ..card_builder import CardLibrary, CardOptions, build_cards
+from ..card_builder import CardLibrary, CardOptions, build_cards, load_cards_from
 from ..clinical.findings import detect_findings
-from ..clinical.knowledge import Knowledge
+from ..clinical.knowledge import Knowledge, load_knowledge_from
 from ..clinical.model import Findings
 from ..errors import ConfigurationError
 from ..fhir.record import PatientRecord, ResourceFilter
@@ -64,6 +64,18 @@ class ClinicalRuleService:
         if not self.cards.handout_path or not self.cards.handout:
             return ()
         return (Handout(self.cards.handout_path, self.cards.handout, self.knowledge.sources),)
+
+
+def load_service(folder: Any, options: CardOptions) -> ClinicalRuleService:
+    """The service in data folder ``folder`` (a Traversable or Path): ``service.yaml``,
+    ``knowledge/`` and ``cards/``, each loaded and checked now.
+
+    Raises:
+        ConfigurationError: any of the files is missing or malformed.
+    """
+    knowledge = load_knowledge_from(folder / "knowledge")
+    return ClinicalRuleService(definitions=load_definitions(folder, knowledge), knowledge=knowledge,
+                               cards=load_cards_from(folder / "cards", knowledge), options=options, folder=folder)
 
 
 def load_definitions(folder: Any, knowledge: Knowledge) -> tuple[ServiceDefinition, ...]:

@@ -58,3 +58,9 @@ def test_gallery_card_matches_reviewed_example(name: str) -> None:
     assert json.loads(json_path.read_text(encoding="utf-8")) == card, (
         f"{name} changed; review, then regenerate with CARDS_GALLERY_REGENERATE=1")
     assert md_path.read_text(encoding="utf-8") == _markdown(card)
+
+
+def test_gallery_holds_no_stale_examples() -> None:
+    """Every reviewed example belongs to a card kind the library still produces."""
+    stems = {p.stem for p in GALLERY.glob("*.json")} | {p.stem for p in GALLERY.glob("*.md")}
+    assert stems == set(CASES)

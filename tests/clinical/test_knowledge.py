@@ -25,6 +25,7 @@ def copy(tmp_path: Path) -> Path:
     folder = tmp_path / "knowledge"
     shutil.copytree(str(service_root("leg_weakness") / "knowledge"), folder)
     shutil.copy(str(language_root() / "context-rules.yaml"), folder / "context-rules.yaml")
+    shutil.copy(str(language_root() / "sources.yaml"), folder / "language-sources.yaml")
     return folder
 
 
