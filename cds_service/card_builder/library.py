@@ -29,7 +29,8 @@ _SUMMARY_LIMIT = 140  # CDS Hooks 2.0 Card.summary: "<140-character summary"
 TEXT_KEYS = frozenset({
     "caveat", "why_prefix", "no_evidence", "more", "possible", "suspected", "act_now", "confirm_first",
     "triggering", "checklist", "action", "time_target", "history", "examination", "imaging", "tests",
-    "proposed_elsewhere", "ranked", "patient_facts", "key_test", "also_consider", "codes",
+    "proposed_elsewhere", "ranked", "patient_facts", "key_test", "also_consider", "none_supported",
+    "behind_red_flag", "codes",
     "secondary_code", "text_only", "already_done", "sources", "red_flag_first", "handout_label",
     "suggestion_label", "suggestion_action"})
 
@@ -111,10 +112,12 @@ def _workup(raw: Mapping[str, Any]) -> WorkupTemplate:
                   for t in raw["tests"])
     return WorkupTemplate(
         topic=str(raw["topic"]), display=str(raw["display"]), indicator=str(raw["indicator"]),
-        summary=str(raw["summary"]), reason=str(raw["reason"]), sources=tuple(raw["sources"]),
+        summary=str(raw["summary"]), summary_red_flag=str(raw["summary_red_flag"]), reason=str(raw["reason"]),
+        sources=tuple(raw["sources"]),
         history=str(raw["history"]["text"]), history_sources=tuple(raw["history"]["sources"]),
         exam=str(raw["exam"]["text"]), exam_sources=tuple(raw["exam"]["sources"]),
-        imaging_text=str(raw["imaging_text"]), imaging_sources=tuple(raw["imaging_sources"]), tests=tests)
+        imaging_text=str(raw["imaging_text"]), imaging_red_flag_text=str(raw["imaging_red_flag_text"]),
+        imaging_sources=tuple(raw["imaging_sources"]), tests=tests)
 
 
 def _differential(raw: Mapping[str, Any]) -> DifferentialTemplate:
@@ -143,7 +146,9 @@ def library_problems(library: CardLibrary, knowledge: Knowledge) -> Iterable[str
     if not library.anchor_cards:
         yield "library.yaml: anchor_cards names no card"
     for template in library.anchor_cards:
-        yield from _card_problems(template.topic, template.indicator, (template.summary,), template.cited(), library)
+        summaries = (template.summary, template.summary_red_flag) if isinstance(template, WorkupTemplate) \
+            else (template.summary,)
+        yield from _card_problems(template.topic, template.indicator, summaries, template.cited(), library)
         if isinstance(template, WorkupTemplate):
             yield from _workup_problems(template, library, knowledge)
         else:

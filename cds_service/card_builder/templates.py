@@ -51,6 +51,7 @@ class WorkupTemplate:
     display: str
     indicator: str
     summary: str
+    summary_red_flag: str
     reason: str
     sources: tuple[str, ...]
     history: str
@@ -58,6 +59,7 @@ class WorkupTemplate:
     exam: str
     exam_sources: tuple[str, ...]
     imaging_text: str
+    imaging_red_flag_text: str
     imaging_sources: tuple[str, ...]
     tests: tuple[WorkupTest, ...]
 

@@ -23,7 +23,7 @@ from ..fhir.dates import to_date
 from ..fhir.record import PatientRecord
 from .knowledge import Knowledge
 from .model import Anchor, Evidence, Finding, Findings, Laterality
-from .rules import fire_red_flags, rank_differential, usable_findings
+from .rules import excluded_causes, fire_red_flags, rank_differential, usable_findings
 from .text import Mention
 
 _IGNORED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
@@ -41,6 +41,7 @@ class Hit:
     current: bool
     possible: bool = False
     laterality: str | None = None
+    past: bool = False  # the text itself puts it in the past ("history of", "ex-IVDU")
 
 
 def detect_findings(record: PatientRecord, knowledge: Knowledge, today: date) -> Findings:
@@ -62,7 +63,7 @@ def detect_findings(record: PatientRecord, knowledge: Knowledge, today: date) ->
                       if cid in usable and _kind(knowledge, cid) == "complaint" and cid not in current_risks)
     complaint = tuple(sorted(complaint, key=lambda f: f.concept != knowledge.anchor))
     risk_factors = tuple(f for cid, f in by_concept.items()
-                         if cid in knowledge.concepts and (_kind(knowledge, cid) == "history" or f.historical
+                         if cid in knowledge.concepts and (_kind(knowledge, cid) != "complaint" or f.historical
                                                            or (cid in current_risks and cid in usable)))
     anchor = None
     if knowledge.anchor in usable:
@@ -70,8 +71,10 @@ def detect_findings(record: PatientRecord, knowledge: Knowledge, today: date) ->
                         onset=_attribute(usable, knowledge, "onset"),
                         course=_attribute(usable, knowledge, "course"))
     red_flags = fire_red_flags(usable, knowledge)
-    differential = rank_differential(usable, knowledge) if (anchor or red_flags) else ()
-    return Findings(anchor=anchor, complaint=complaint, red_flags=red_flags, differential=differential,
+    relevant = anchor is not None or bool(red_flags)
+    return Findings(anchor=anchor, complaint=complaint, red_flags=red_flags,
+                    differential=rank_differential(usable, knowledge, red_flags) if relevant else (),
+                    excluded_causes=excluded_causes(usable, knowledge) if relevant else (),
                     risk_factors=risk_factors, age=age, sex=_sex(record))
 
 
@@ -129,7 +132,8 @@ def _condition_hits(condition: Any, record: PatientRecord, knowledge: Knowledge,
     when = to_date(condition.onsetDateTime) or to_date(condition.recordedDate)
     # A date after today (beyond a day of clock skew) is not known yet at this encounter.
     future = when is not None and (when - today) > timedelta(days=1)
-    if _status_code(condition.clinicalStatus) in _HISTORY_CLINICAL or future:
+    active = _status_code(condition.clinicalStatus) not in _HISTORY_CLINICAL and not future
+    if not active:
         current = False
     elif this_encounter:
         current = True
@@ -138,6 +142,9 @@ def _condition_hits(condition: Any, record: PatientRecord, knowledge: Knowledge,
         current = when is not None and (today - when) <= timedelta(days=knowledge.problem_recent_days)
     possible = _status_code(condition.verificationStatus) in ("provisional", "differential", "unconfirmed")
     for hit in _concept_hits(condition.code, "Condition", condition.id, "code", knowledge, current=current):
+        if _kind(knowledge, hit.concept) == "exposure":  # lasts while the entry is active, whatever its date
+            yield replace(hit, possible=hit.possible or possible, current=active and not hit.past)
+            continue
         known_elsewhere = (record.encounter is not None and not this_encounter
                            and knowledge.concepts[hit.concept].encounter_only)
         yield replace(hit, possible=hit.possible or possible, current=hit.current and not known_elsewhere)
@@ -156,6 +163,7 @@ def _observation_hits(observation: Any, record: PatientRecord, knowledge: Knowle
         if observation.valueCodeableConcept is not None:
             yield from _concept_hits(observation.valueCodeableConcept, "Observation", observation.id,
                                      "valueCodeableConcept", knowledge, current=recent)
+    yield from _lab_hits(observation, record, knowledge, today, codes)
     if codes & knowledge.temperature_codes and recent:
         celsius = _celsius(observation.valueQuantity)
         if celsius is not None and celsius >= knowledge.fever_celsius:
@@ -166,6 +174,46 @@ def _observation_hits(observation: Any, record: PatientRecord, knowledge: Knowle
                                         code=code.code, display=shown or "temperature",
                                         value=f"{quantity.value} {quantity.unit or quantity.code or ''}".strip()),
                       current=True)
+
+
+def _lab_hits(observation: Any, record: PatientRecord, knowledge: Knowledge, today: date,
+              codes: set[tuple[str, str]]) -> Iterator[Hit]:
+    """Lab results out of their own reference range (observations.yaml ``lab_findings``)."""
+    for lab in knowledge.lab_findings:
+        matched = codes & lab.codes
+        if not matched or not (_is_this_encounter(observation.encounter, record)
+                               or _is_recent(observation, today, lab.recent_days)):
+            continue
+        if _out_of_range(observation, lab.when, knowledge):
+            system, code = sorted(matched)[0]
+            quantity = observation.valueQuantity
+            value = (f"{quantity.value} {quantity.unit or quantity.code or ''}".strip()
+                     if quantity is not None and quantity.value is not None else "out of range")
+            shown = next((c.display for c in observation.code.coding or [] if c.display), None)
+            yield Hit(lab.concept, Evidence("Observation", observation.id, "valueQuantity", system=system, code=code,
+                                            display=shown or knowledge.label_of(lab.concept), value=value),
+                      current=True)
+
+
+def _out_of_range(observation: Any, when: str, knowledge: Knowledge) -> bool:
+    """Whether the lab calls the result high/low/abnormal (its flag), or its value is past its range."""
+    spec = knowledge.interpretation
+    flags = {c.code for concept in observation.interpretation or [] for c in concept.coding or []
+             if spec is not None and c.system == spec.system and c.code}
+    high = bool(spec and flags & spec.high)
+    low = bool(spec and flags & spec.low)
+    quantity = observation.valueQuantity
+    value = float(quantity.value) if quantity is not None and quantity.value is not None else None
+    for reference in observation.referenceRange or []:
+        if value is not None and reference.high is not None and reference.high.value is not None:
+            high = high or value > float(reference.high.value)
+        if value is not None and reference.low is not None and reference.low.value is not None:
+            low = low or value < float(reference.low.value)
+    if when == "high":
+        return high
+    if when == "low":
+        return low
+    return high or low or bool(spec and flags & spec.abnormal)
 
 
 def _medication_hits(request: Any, knowledge: Knowledge) -> Iterator[Hit]:
@@ -179,7 +227,7 @@ def _medication_hits(request: Any, knowledge: Knowledge) -> Iterator[Hit]:
         for i, c in enumerate(concept.coding or []) if c.display]
     for element, text in texts:
         for hit in _text_hits(text, "MedicationRequest", request.id, element, knowledge, current=True):
-            if _kind(knowledge, hit.concept) == "history":
+            if _kind(knowledge, hit.concept) in ("history", "exposure"):
                 yield hit
 
 
@@ -226,7 +274,7 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
             continue
         yield Hit(mention.concept, Evidence(rtype, rid, element, text=mention.text),
                   current=current and not mention.historical, possible=mention.possible,
-                  laterality=_mention_laterality(mention, knowledge))
+                  laterality=_mention_laterality(mention, knowledge), past=mention.historical)
 
 
 # ---------------------------------------------------------------- assembling findings

@@ -21,7 +21,8 @@ from ..resources import language_root, load_data, service_root
 from .codes import CodeEntry, CodeSet, parse_code_entries
 from .text import TextEngine, parse_context_rules, parse_targets
 
-ConceptKind = Literal["complaint", "history"]
+ConceptKind = Literal["complaint", "history", "exposure"]
+KINDS: tuple[ConceptKind, ...] = ("complaint", "history", "exposure")
 Side = Literal["left", "right", "bilateral"]
 SIDES: tuple[Side, ...] = ("left", "right", "bilateral")
 
@@ -77,15 +78,28 @@ class LateralityCues:
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """One way a red flag holds: every group has a usable concept and no ``unless`` concept is.
+
+    ``suspected`` alternatives raise the flag as a checklist to confirm (warning), not as a
+    critical alert: the facts justify asking, not acting (docs/clinical.md, weighting).
+    """
+
+    groups: tuple[tuple[str, ...], ...]
+    unless: tuple[str, ...] = ()
+    suspected: bool = False
+
+
+@dataclass(frozen=True)
 class RedFlagRule:
-    """One red flag: fires when any alternative holds (every group has a present concept)."""
+    """One red flag: fires when any alternative holds."""
 
     id: str
     topic: str
     indicator: Literal["info", "warning", "critical"]
     label: str
     sources: tuple[str, ...]
-    when: tuple[tuple[tuple[str, ...], ...], ...]
+    when: tuple[Alternative, ...]
     supporting: tuple[str, ...] = ()
 
 
@@ -97,6 +111,10 @@ class DifferentialRule:
     base_rank: int
     sources: tuple[str, ...]
     supported_by: tuple[str, ...]
+    #: red flags whose firing puts this cause first (the cause behind the emergency)
+    red_flags: tuple[str, ...] = ()
+    #: concepts that make this cause not worth naming (an isolated foot drop for a two-leg complaint)
+    excluded_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +122,28 @@ class Source:
     id: str
     title: str
     url: str
+    #: where the entry comes from when not the clinical reference's source list
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class LabFinding:
+    """A lab result that is a finding when out of its own reference range (observations.yaml)."""
+
+    concept: str
+    when: Literal["high", "low", "abnormal"]
+    recent_days: int
+    codes: frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    """Observation.interpretation codes meaning high, low or abnormal."""
+
+    system: str
+    high: frozenset[str]
+    low: frozenset[str]
+    abnormal: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -119,6 +159,9 @@ class Knowledge:
     codes: CodeSet
     text: TextEngine
     red_flags: tuple[RedFlagRule, ...]
+    #: red flags fire only when one of these is current: the complaints this service is
+    #: about (a Bell's palsy is no leg-weakness emergency); empty = no such gate
+    red_flag_scope: frozenset[str]
     differential: tuple[DifferentialRule, ...]
     differential_weight: int
     sources: Mapping[str, Source]
@@ -130,6 +173,8 @@ class Knowledge:
     problem_recent_days: int
     age_over: tuple[str, int]
     age_under: tuple[str, int]
+    lab_findings: tuple[LabFinding, ...] = ()
+    interpretation: Interpretation | None = None
     #: the union of the three code sets above, precomputed for is_relevant_observation
     observation_code_set: frozenset[tuple[str, str]] = frozenset()
 
@@ -197,8 +242,8 @@ def _build(root: Any, language: Any) -> Knowledge:
     entries: list[CodeEntry] = []
     for cid, row in _mapping(codes_doc["concepts"], "codes.yaml concepts").items():
         where = f"codes.yaml: {cid}"
-        if row.get("kind") not in ("complaint", "history") or not row.get("label"):
-            raise ValueError(f"{where}: needs label and kind complaint|history")
+        if row.get("kind") not in KINDS or not row.get("label"):
+            raise ValueError(f"{where}: needs a label and a kind, one of {list(KINDS)}")
         if row.get("onset") not in (None, "sudden", "acute", "subacute", "gradual") or \
                 row.get("course") not in (None, "progressive", "ascending", "stable", "improving"):
             raise ValueError(f"{where}: bad onset or course value")
@@ -228,8 +273,9 @@ def _build(root: Any, language: Any) -> Knowledge:
     _source_ids(context_doc, language_sources, "context-rules.yaml")
     context_rules = parse_context_rules(context_doc["rules"])
 
-    red_flags = tuple(_parse_red_flag(r, known, sources)
-                      for r in load_data(root, "red-flags.yaml")["rules"])
+    red_flag_doc = _mapping(load_data(root, "red-flags.yaml"), "red-flags.yaml")
+    red_flags = tuple(_parse_red_flag(r, known, sources) for r in red_flag_doc["rules"])
+    scope = frozenset(_check_concepts(red_flag_doc.get("scope") or [], known, "red-flags.yaml scope"))
     for attribute in ("id", "topic"):
         values = [getattr(rule, attribute) for rule in red_flags]
         if len(values) != len(set(values)):
@@ -237,6 +283,11 @@ def _build(root: Any, language: Any) -> Knowledge:
     diff_doc = _mapping(load_data(root, "differential.yaml"), "differential.yaml")
     groups = tuple(str(g) for g in diff_doc.get("groups") or ())
     differential = tuple(_parse_differential(r, known, sources, groups) for r in diff_doc["entries"])
+    flag_ids = {rule.id for rule in red_flags}
+    for entry in differential:
+        unknown = set(entry.red_flags) - flag_ids
+        if unknown:
+            raise ValueError(f"differential.yaml: {entry.id} names unknown red flags {sorted(unknown)}")
 
     obs = _mapping(load_data(root, "observations.yaml"), "observations.yaml")
     obs_systems = _mapping(obs["systems"], "observations.yaml systems")
@@ -247,6 +298,8 @@ def _build(root: Any, language: Any) -> Knowledge:
         parsed = parse_code_entries(section, block["codes"], obs_systems, f"observations.yaml {section}")
         return frozenset((e.system, e.code) for e in parsed)
 
+    lab_codes = code_pairs("labs")
+    interpretation, lab_findings = _parse_lab_findings(obs, obs_systems, lab_codes, set(concepts), sources)
     demographics = _mapping(obs["demographics"], "observations.yaml demographics")
     ages = {k: (str(v["concept"]), int(v["years"])) for k, v in demographics.items()}
     for age_concept, _ in ages.values():
@@ -256,6 +309,7 @@ def _build(root: Any, language: Any) -> Knowledge:
     attributes = frozenset(c.id for c in concepts.values() if c.attribute_of)
     engine = TextEngine(targets, context_rules, attributes)
     return Knowledge(
+        red_flag_scope=scope,
         concepts=concepts, anchor=anchor, derived=derived, laterality=laterality, codes=CodeSet.from_entries(entries), text=engine, red_flags=red_flags,
         differential=differential, differential_weight=int(diff_doc.get("weight", 10)), sources=sources,
         chief_complaint_codes=code_pairs("chief_complaint"), temperature_codes=code_pairs("temperature"),
@@ -265,6 +319,7 @@ def _build(root: Any, language: Any) -> Knowledge:
         temperature_recent_days=int(obs["temperature"]["recent_days"]),
         problem_recent_days=int(obs["problem_list"]["recent_days"]),
         age_over=ages["age_over"], age_under=ages["age_under"],
+        lab_findings=lab_findings, interpretation=interpretation,
     )
 
 
@@ -279,7 +334,7 @@ def _parse_sources(raw: Any) -> dict[str, Source]:
     for sid, row in _mapping(raw, "sources.yaml sources").items():
         if not isinstance(row, Mapping) or not row.get("title") or not str(row.get("url", "")).startswith("https://"):
             raise ValueError(f"sources.yaml: {sid} needs a title and an https url")
-        out[sid] = Source(sid, str(row["title"]), str(row["url"]))
+        out[sid] = Source(sid, str(row["title"]), str(row["url"]), str(row.get("origin", "")))
     return out
 
 
@@ -308,12 +363,49 @@ def _parse_red_flag(row: Mapping[str, Any], known: set[str], sources: Mapping[st
     when = row.get("when")
     if not isinstance(when, list) or not when:
         raise ValueError(f"{where}: needs a non-empty when list")
-    alternatives = tuple(tuple(_check_concepts(group, known, where) for group in alt) for alt in when)
-    if any(not alt or any(not g for g in alt) for alt in alternatives):
-        raise ValueError(f"{where}: empty alternative or group")
+    alternatives = tuple(_parse_alternative(alt, known, where) for alt in when)
     return RedFlagRule(id=rid, topic=row["topic"], indicator=row["indicator"], label=str(row.get("label", rid)),
                        sources=_source_ids(row, sources, where), when=alternatives,
                        supporting=_check_concepts(row.get("supporting") or [], known, where))
+
+
+def _parse_lab_findings(obs: Mapping[str, Any], systems: Mapping[str, str], lab_codes: frozenset[tuple[str, str]],
+                        concepts: set[str], sources: Mapping[str, Source]
+                        ) -> tuple[Interpretation | None, tuple[LabFinding, ...]]:
+    """observations.yaml ``interpretation`` and ``lab_findings`` (both optional)."""
+    rows = obs.get("lab_findings") or []
+    if not rows:
+        return None, ()
+    raw = _mapping(obs["interpretation"], "observations.yaml interpretation")
+    _source_ids(raw, sources, "observations.yaml interpretation")
+    interpretation = Interpretation(str(raw["system"]), frozenset(raw["high"]), frozenset(raw["low"]),
+                                    frozenset(raw["abnormal"]))
+    loinc = systems.get("loinc", "")
+    out = []
+    for row in rows:
+        where = f"observations.yaml lab_findings: {row.get('concept')}"
+        _source_ids(row, sources, where)
+        codes = frozenset((loinc, str(c)) for c in row.get("codes") or ())
+        if row.get("concept") not in concepts or row.get("when") not in ("high", "low", "abnormal") \
+                or not codes or not codes <= lab_codes:
+            raise ValueError(f"{where}: needs a known concept, when high|low|abnormal and codes listed in labs")
+        out.append(LabFinding(str(row["concept"]), row["when"], int(row["recent_days"]), codes))
+    return interpretation, tuple(out)
+
+
+def _parse_alternative(raw: Any, known: set[str], where: str) -> Alternative:
+    """A list of groups, or ``{all: [groups], unless: [concepts], level: suspected}``."""
+    if isinstance(raw, Mapping):
+        unknown_keys = set(raw) - {"all", "unless", "level"}
+        if unknown_keys or raw.get("level", "confirmed") not in ("confirmed", "suspected"):
+            raise ValueError(f"{where}: an alternative takes all, unless and level (confirmed|suspected)")
+        groups, unless, suspected = raw.get("all"), raw.get("unless") or [], raw.get("level") == "suspected"
+    else:
+        groups, unless, suspected = raw, [], False
+    if not isinstance(groups, list) or not groups or any(not isinstance(g, list) or not g for g in groups):
+        raise ValueError(f"{where}: empty alternative or group")
+    return Alternative(groups=tuple(_check_concepts(g, known, where) for g in groups),
+                       unless=_check_concepts(unless, known, where), suspected=suspected)
 
 
 def _parse_derived(raw: Any, sources: Mapping[str, Source]) -> dict[str, DerivedConcept]:
@@ -346,4 +438,6 @@ def _parse_differential(row: Mapping[str, Any], known: set[str], sources: Mappin
         raise ValueError(f"{where}: group must be one of {list(groups)}")
     return DifferentialRule(id=str(row["id"]), label=str(row["label"]), group=row["group"],
                             base_rank=int(row["base_rank"]), sources=_source_ids(row, sources, where),
-                            supported_by=_check_concepts(row.get("supported_by") or [], known, where))
+                            supported_by=_check_concepts(row.get("supported_by") or [], known, where),
+                            red_flags=tuple(str(r) for r in row.get("red_flags") or ()),
+                            excluded_by=_check_concepts(row.get("excluded_by") or [], known, where))

@@ -98,13 +98,18 @@ class RedFlag:
 
 @dataclass(frozen=True)
 class DifferentialEntry:
-    """One cause to consider, with the patient facts that put it on the list."""
+    """One cause to consider, with the patient facts that put it on the list.
+
+    Attributes:
+        red_flag: the fired red flag this cause is behind (it is then listed first).
+    """
 
     id: str
     label: str
     group: str
     reasons: tuple[Finding, ...] = ()
     rank: int = 0
+    red_flag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,12 +134,15 @@ class Findings:
     Attributes:
         anchor: the service's complaint when it is current, else None.
         complaint: the current complaint findings (the anchor first).
+        differential: the causes the record supports, ranked (see ``rank_differential``).
+        excluded_causes: causes the record makes not worth naming at all.
     """
 
     anchor: Anchor | None = None
     complaint: tuple[Finding, ...] = ()
     red_flags: tuple[RedFlag, ...] = ()
     differential: tuple[DifferentialEntry, ...] = ()
+    excluded_causes: tuple[str, ...] = ()
     risk_factors: tuple[Finding, ...] = ()
     age: int | None = None
     sex: str | None = None

@@ -97,15 +97,19 @@ def test_fracture_is_a_warning() -> None:
 
 def test_workup_defers_to_red_flag_and_links_handout() -> None:
     quiet = _card(weakness_findings(), "leg-weakness-workup")
-    assert "act on it first" not in quiet["detail"]
+    assert "act on that card first" not in quiet["detail"]
+    assert "No imaging in the first 6 weeks" in quiet["detail"] and "no early imaging" in quiet["summary"]
     loud = _card(weakness_findings(red_flag("stroke")), "leg-weakness-workup")
-    assert "red-flag card is shown for this patient: act on it first" in loud["detail"]
+    assert "Red flag shown for this patient (stroke or TIA): act on that card first" in loud["detail"]
+    # no "no imaging" advice next to a red-flag card
+    assert "No imaging" not in loud["detail"] and "no early imaging" not in loud["summary"]
+    assert loud["summary"].startswith("Leg weakness: act on the red-flag card first")
     assert loud["selectionBehavior"] == "any"
     handout = [link for link in loud["links"] if "patient-education" in link["url"]]
     assert handout == [{"label": handout[0]["label"], "url": LINK_BASE + "/patient-education/leg-weakness",
                         "type": "absolute"}]
     for needle in ("bladder", "saddle", "anticoagulants", "straight-leg raise", "peripheral pulses",
-                   "No imaging in the first 6 weeks", "NCS" if False else "Nerve conduction", "HbA1c", "TSH",
+                   "exception to 'no early imaging'", "Nerve conduction", "HbA1c", "TSH",
                    "Creatine kinase", "ABI"):
         assert needle in loud["detail"], needle
 

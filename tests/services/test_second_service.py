@@ -16,6 +16,7 @@ import yaml
 
 from cds_service import Settings, create_app
 from cds_service.card_builder import CardOptions
+from cds_service.card_builder.library import TEXT_KEYS
 from cds_service.protocol.validation import problems
 from cds_service.services import leg_weakness
 from cds_service.services.engine import load_service
@@ -56,14 +57,8 @@ FILES: dict[str, Any] = {
         "topic_system": "https://chest-pain.example.org/card-topic", "source_label": "Chest pain CDS (test)",
         "anchor_cards": ["differential"],
         "text": {key: key.replace("_", " ") + (" {n}" if key == "more" else "")
-                 + (" {group}" if key == "also_consider" else "")
                  + (" {order} {priority}" if key.startswith("suggestion") else "")
-                 for key in ("caveat", "why_prefix", "no_evidence", "more", "possible", "suspected",
-                             "act_now", "confirm_first", "triggering", "checklist", "action", "time_target",
-                             "history", "examination", "imaging", "tests", "proposed_elsewhere", "ranked",
-                             "patient_facts", "key_test", "also_consider", "codes", "secondary_code",
-                             "text_only", "already_done", "sources", "red_flag_first", "handout_label",
-                             "suggestion_label", "suggestion_action")},
+                 for key in sorted(TEXT_KEYS)},
         "override_reasons": [{"system": "https://chest-pain.example.org/override", "code": "na",
                               "display": "Not applicable"}],
     },
