@@ -98,16 +98,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("batches", nargs="*")
     parser.add_argument("--misses", action="store_true")
     parser.add_argument("--gaps", action="store_true")
+    parser.add_argument("--classes", action="store_true", help="also count vignettes and passes per class")
     args = parser.parse_args(argv)
     stems = args.batches or sorted(p.stem for p in SPECS.glob("*.yaml"))
     header = ("| batch | vignettes | passed | red flags found/expected | unwarranted critical | "
               "unwarranted (any) |\n|---|---|---|---|---|---|")
     print(header)
     everything: list[Outcome] = []
+    all_classes: dict[str, list[int]] = {}
     misses: list[str] = []
     gaps: list[str] = []
     for stem in stems:
         outcomes, classes = run_batch(stem)
+        all_classes |= classes
         everything += outcomes
         print(tally(outcomes).row(stem))
         notes = [o for o in outcomes if o.vignette.kind == "note"]
@@ -125,6 +128,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 gaps.append(f"{o.vignette.id}: {json.dumps(f'class {names}: {summary(o)}')}")
     if len(stems) > 1:
         print(tally(everything).row("all"))
+        short = [o for o in everything if o.vignette.kind != "note"]
+        notes = [o for o in everything if o.vignette.kind == "note"]
+        if short and notes:
+            print(tally(short).row("all short vignettes"))
+            for suffix, label in (("-docref", "DocumentReference"), ("-reason", "reason text")):
+                print(tally([o for o in notes if o.vignette.id.endswith(suffix)]).row(f"all notes as {label}"))
+    if args.classes:
+        print("\n| class | vignettes | passed | notes (of them) |\n|---|---|---|---|")
+        for number, name in CLASS_NAMES.items():
+            group = [o for o in everything if number in all_classes[o.vignette.id]]
+            notes = sum(1 for o in group if o.vignette.kind == "note")
+            print(f"| {number} {name} | {len(group)} | {sum(o.passed for o in group)} | {notes} |")
     if args.misses:
         print("\n" + "\n".join(misses))
     if args.gaps:
