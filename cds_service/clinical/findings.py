@@ -21,7 +21,7 @@ from typing import Any
 
 from ..fhir.dates import to_date
 from ..fhir.record import PatientRecord
-from .knowledge import Knowledge
+from .knowledge import Knowledge, LabFinding
 from .model import Anchor, Evidence, Finding, Findings, Laterality
 from .rules import excluded_causes, fire_red_flags, rank_differential, usable_findings
 from .text import Mention
@@ -178,13 +178,13 @@ def _observation_hits(observation: Any, record: PatientRecord, knowledge: Knowle
 
 def _lab_hits(observation: Any, record: PatientRecord, knowledge: Knowledge, today: date,
               codes: set[tuple[str, str]]) -> Iterator[Hit]:
-    """Lab results out of their own reference range (observations.yaml ``lab_findings``)."""
+    """Lab results judged against their own reference range (observations.yaml ``lab_findings``)."""
     for lab in knowledge.lab_findings:
         matched = codes & lab.codes
         if not matched or not (_is_this_encounter(observation.encounter, record)
                                or _is_recent(observation, today, lab.recent_days)):
             continue
-        if _out_of_range(observation, lab.when, knowledge):
+        if _lab_says(observation, lab, knowledge):
             system, code = sorted(matched)[0]
             quantity = observation.valueQuantity
             value = (f"{quantity.value} {quantity.unit or quantity.code or ''}".strip()
@@ -195,25 +195,46 @@ def _lab_hits(observation: Any, record: PatientRecord, knowledge: Knowledge, tod
                       current=True)
 
 
-def _out_of_range(observation: Any, when: str, knowledge: Knowledge) -> bool:
-    """Whether the lab calls the result high/low/abnormal (its flag), or its value is past its range."""
+def _lab_says(observation: Any, lab: LabFinding, knowledge: Knowledge) -> bool:
+    """Whether the lab calls the result high/low/abnormal/normal (its flag), or its value against its range."""
     spec = knowledge.interpretation
     flags = {c.code for concept in observation.interpretation or [] for c in concept.coding or []
              if spec is not None and c.system == spec.system and c.code}
     high = bool(spec and flags & spec.high)
     low = bool(spec and flags & spec.low)
+    flagged_normal = bool(spec and flags & spec.normal)
     quantity = observation.valueQuantity
     value = float(quantity.value) if quantity is not None and quantity.value is not None else None
-    for reference in observation.referenceRange or []:
-        if value is not None and reference.high is not None and reference.high.value is not None:
-            high = high or value > float(reference.high.value)
-        if value is not None and reference.low is not None and reference.low.value is not None:
-            low = low or value < float(reference.low.value)
+    in_range = False
+    for lower, upper in _ranges(observation, lab):
+        if value is None or (upper is None and lower is None):
+            continue
+        high = high or (upper is not None and value > upper)
+        low = low or (lower is not None and value < lower)
+        in_range = True
+    abnormal = high or low or bool(spec and flags & spec.abnormal)
+    when = lab.when
     if when == "high":
         return high
     if when == "low":
         return low
-    return high or low or bool(spec and flags & spec.abnormal)
+    if when == "normal":
+        return (flagged_normal or in_range) and not abnormal
+    return abnormal
+
+
+def _ranges(observation: Any, lab: LabFinding) -> list[tuple[float | None, float | None]]:
+    """(low, high) of the result's own reference ranges, else the lab finding's default range
+    when the result is in its unit."""
+    own = [(float(r.low.value) if r.low is not None and r.low.value is not None else None,
+            float(r.high.value) if r.high is not None and r.high.value is not None else None)
+           for r in observation.referenceRange or []]
+    if any(low is not None or high is not None for low, high in own) or lab.default_range is None:
+        return own
+    low, high, unit = lab.default_range
+    quantity = observation.valueQuantity
+    units = {quantity.unit, quantity.code} if quantity is not None else set()
+    return [(low, high)] if unit in units else []
 
 
 def _medication_hits(request: Any, knowledge: Knowledge) -> Iterator[Hit]:

@@ -111,6 +111,9 @@ class DifferentialRule:
     base_rank: int
     sources: tuple[str, ...]
     supported_by: tuple[str, ...]
+    #: risk factors that count for this cause only beside a supporting fact (a statin makes
+    #: a myopathy likelier when the muscles are weak or the CK raised, not on its own)
+    strengthened_by: tuple[str, ...] = ()
     #: red flags whose firing puts this cause first (the cause behind the emergency)
     red_flags: tuple[str, ...] = ()
     #: concepts that make this cause not worth naming (an isolated foot drop for a two-leg complaint)
@@ -131,9 +134,11 @@ class LabFinding:
     """A lab result that is a finding when out of its own reference range (observations.yaml)."""
 
     concept: str
-    when: Literal["high", "low", "abnormal"]
+    when: Literal["high", "low", "abnormal", "normal"]
     recent_days: int
     codes: frozenset[tuple[str, str]]
+    #: (low, high, unit) used only for a result with no range of its own, in that unit
+    default_range: tuple[float | None, float | None, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,7 @@ class Interpretation:
     high: frozenset[str]
     low: frozenset[str]
     abnormal: frozenset[str]
+    normal: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -379,18 +385,25 @@ def _parse_lab_findings(obs: Mapping[str, Any], systems: Mapping[str, str], lab_
     raw = _mapping(obs["interpretation"], "observations.yaml interpretation")
     _source_ids(raw, sources, "observations.yaml interpretation")
     interpretation = Interpretation(str(raw["system"]), frozenset(raw["high"]), frozenset(raw["low"]),
-                                    frozenset(raw["abnormal"]))
+                                    frozenset(raw["abnormal"]), frozenset(raw.get("normal") or ()))
     loinc = systems.get("loinc", "")
     out = []
     for row in rows:
         where = f"observations.yaml lab_findings: {row.get('concept')}"
         _source_ids(row, sources, where)
         codes = frozenset((loinc, str(c)) for c in row.get("codes") or ())
-        if row.get("concept") not in concepts or row.get("when") not in ("high", "low", "abnormal") \
+        if row.get("concept") not in concepts or row.get("when") not in ("high", "low", "abnormal", "normal") \
                 or not codes or not codes <= lab_codes:
-            raise ValueError(f"{where}: needs a known concept, when high|low|abnormal and codes listed in labs")
-        out.append(LabFinding(str(row["concept"]), row["when"], int(row["recent_days"]), codes))
+            raise ValueError(f"{where}: needs a known concept, when high|low|abnormal|normal and codes in labs")
+        default = row.get("default_range")
+        fallback = ((_number(default.get("low")), _number(default.get("high")), str(default["unit"]))
+                    if isinstance(default, Mapping) else None)
+        out.append(LabFinding(str(row["concept"]), row["when"], int(row["recent_days"]), codes, fallback))
     return interpretation, tuple(out)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _parse_alternative(raw: Any, known: set[str], where: str) -> Alternative:
@@ -439,5 +452,6 @@ def _parse_differential(row: Mapping[str, Any], known: set[str], sources: Mappin
     return DifferentialRule(id=str(row["id"]), label=str(row["label"]), group=row["group"],
                             base_rank=int(row["base_rank"]), sources=_source_ids(row, sources, where),
                             supported_by=_check_concepts(row.get("supported_by") or [], known, where),
+                            strengthened_by=_check_concepts(row.get("strengthened_by") or [], known, where),
                             red_flags=tuple(str(r) for r in row.get("red_flags") or ()),
                             excluded_by=_check_concepts(row.get("excluded_by") or [], known, where))

@@ -66,6 +66,8 @@ def rank_differential(usable: Mapping[str, Finding], knowledge: Knowledge,
             continue
         behind = [f for f in entry.red_flags if f in flag_order]
         reasons = tuple(usable[c] for c in entry.supported_by if c in usable)
+        if reasons:
+            reasons += tuple(usable[c] for c in entry.strengthened_by if c in usable)
         if not (reasons or behind):
             continue
         first = min(flag_order[f] for f in behind) if behind else len(flag_order)

@@ -35,9 +35,14 @@ from ..protocol.context import HookContext
 from .engine import ClinicalRuleService
 
 #: Vignette kinds; those in QUIET_KINDS describe no current complaint at all.
+#: ``templated`` (review-of-systems / checklist lines) and ``note`` (a full multi-section
+#: note, as a DocumentReference or as the encounter reason) may be positive or quiet.
+#: Differential ids in ``expect``/``forbid`` are not checked against differential.yaml on
+#: purpose: the corpus may name causes the knowledge base does not list yet, and such a
+#: label then simply fails.
 KINDS = frozenset({"red-flag", "negated", "hypothetical", "family", "historical", "trap", "plain",
                    "code-only", "text-only", "laterality", "differential", "resolved",
-                   "entered-in-error"})
+                   "entered-in-error", "templated", "note"})
 QUIET_KINDS = frozenset({"negated", "hypothetical", "family", "historical"})
 DEFAULT_TODAY = date(2026, 11, 24)
 

@@ -193,6 +193,38 @@ CLAUDICATION_SCT = (SCT, "63491006", "Intermittent claudication")
 DM_NEURO_ICD = (ICD, "E11.42", "Type 2 diabetes mellitus with diabetic polyneuropathy")
 MS_SCT = (SCT, "24700007", "Multiple sclerosis")
 ANTICOAG_ICD = (ICD, "Z79.01", "Long term (current) use of anticoagulants")
+# Used by the spec batches (tests/clinical/specs/*.yaml); all V in clinical-reference §5.
+URINARY_INCONT_SCT = (SCT, "165232002", "Urinary incontinence")
+FAECAL_INCONT_ICD = (ICD, "R15.9", "Full incontinence of feces")
+SADDLE_NUMBNESS = (SCT, "449813001", "Numbness of saddle area")
+CES_RETENTION = (SCT, "782390002", "Painless urinary retention due to cauda equina syndrome")
+PARAPLEGIA_INCOMPLETE_ICD = (ICD, "G82.22", "Paraplegia, incomplete")
+MUSCLE_WEAKNESS = (SCT, "26544005", "Muscle weakness")
+MUSCLE_WEAKNESS_ICD = (ICD, "M62.81", "Muscle weakness (generalized)")
+WEAKNESS_ICD = (ICD, "R53.1", "Weakness")
+REPEATED_FALLS_ICD = (ICD, "R29.6", "Repeated falls")
+UNSTEADY = (SCT, "22631008", "Unsteady when walking")
+SCIATICA_RIGHT_ICD = (ICD, "M54.31", "Sciatica, right side")
+SCIATICA_LEFT_ONLY_ICD = (ICD, "M54.32", "Sciatica, left side")
+LUMBAR_RADICULOPATHY_ICD = (ICD, "M54.16", "Radiculopathy, lumbar region")
+LUMBAR_RADICULOPATHY_SCT = (SCT, "128196005", "Lumbar radiculopathy")
+DISC_RADICULOPATHY_ICD = (ICD, "M51.16", "Intervertebral disc disorders with radiculopathy, lumbar region")
+STENOSIS_CLAUDICATION_ICD = (ICD, "M48.062", "Spinal stenosis, lumbar region with neurogenic claudication")
+CHRONIC_LBP = (SCT, "278860009", "Chronic low back pain")
+CEREBRAL_INFARCT_SCT = (SCT, "432504007", "Cerebral infarction")
+SECONDARY_CANCER = (SCT, "128462008", "Secondary malignant neoplastic disease")
+CANCER_UNSPECIFIED_ICD = (ICD, "C80.1", "Malignant (primary) neoplasm, unspecified")
+OPIOID_DEPENDENCE_ICD = (ICD, "F11.20", "Opioid dependence, uncomplicated")  # V (proxy for IVDU)
+OSTEOPOROTIC_VERT_FRACTURE_ICD = (ICD, "M80.08XA", "Age-related osteoporosis with current pathological "
+                                  "fracture, vertebra(e), initial encounter for fracture")
+PAST_STEROIDS_ICD = (ICD, "Z92.241", "Personal history of systemic steroid therapy")
+POLYNEUROPATHY_ICD = (ICD, "G62.9", "Polyneuropathy, unspecified")
+T2DM_SCT = (SCT, "44054006", "Diabetes mellitus type 2")
+T2DM_ICD = (ICD, "E11.9", "Type 2 diabetes mellitus without complications")
+PERONEAL_LEFT_ICD = (ICD, "G57.32", "Lesion of lateral popliteal nerve, left lower limb")
+FOOT_DROP_LEFT_ICD = (ICD, "M21.372", "Foot drop, left foot")
+PAD_SCT = (SCT, "399957001", "Peripheral arterial occlusive disease")
+MS_RR_ICD = (ICD, "G35.A", "Relapsing-remitting multiple sclerosis")
 
 R1 = "clinical-reference §1 row 1 (S1, S3, S4)"
 R2 = "clinical-reference §1 row 2 (S7, S9, S10)"
@@ -1063,17 +1095,209 @@ GROUPS = {
 }
 
 
+# --- spec batches (tests/clinical/specs/*.yaml) -----------------------------------------
+# Later batches are written as readable YAML, one file per batch, note text as block
+# scalars; each expands into ``corpus/<file stem>.json``. Format: docs/corpus.md.
+
+SPECS = Path(__file__).resolve().parent / "specs"
+
+#: Every verified code above, by constant name: a spec names a code (``CES_SCT``), never
+#: writes one, so only codes marked V (or the labelled S) in the reference can appear.
+CODES: dict[str, tuple[str, str, str]] = {
+    name: value for name, value in dict(globals()).items()
+    if name.isupper() and isinstance(value, tuple) and len(value) == 3 and value[0] in (SCT, ICD)}
+
+#: Laboratory Observations a spec may add: LOINC V in clinical-reference §5.6 (no potassium
+#: LOINC is verified there, so potassium appears only as text in the notes).
+LABS: dict[str, tuple[str, str, str]] = {
+    "CK": ("2157-6", "Creatine kinase [Enzymatic activity/volume] in Serum or Plasma", "U/L"),
+    "TSH": ("3016-3", "Thyrotropin [Units/volume] in Serum or Plasma", "m[IU]/L"),
+    "CRP": ("1988-5", "C reactive protein [Mass/volume] in Serum or Plasma", "mg/L"),
+    "GLUCOSE": ("2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL"),
+    "HBA1C": ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%"),
+    "CREATININE": ("2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL"),
+}
+
+#: Source shorthands a spec may use in ``source`` (a string or a list, joined by "; ").
+SOURCE_ALIASES = {"R1": R1, "R2": R2, "R3": R3, "R4": R4, "R5": R5, "R6": R6, "R9": R9,
+                  "R7": "clinical-reference §1 row 7 (S16, S17, S4, S12)",
+                  "R10": "clinical-reference §1 row 10 (S3, S16, S24, S12)",
+                  "CTX": CTX, "LEX": LEX, "DIFF": DIFF}
+
+_CASE_KEYS = {"reason", "cc", "cc_status", "age", "sex", "setting", "temp", "temp_when", "meds",
+              "expect", "forbid", "forbid_all_but", "temp_unit"}
+_SPEC_KEYS = _CASE_KEYS | {"id", "kind", "description", "source", "quiet", "conditions", "labs",
+                           "old_reason", "classes", "text", "html", "pdf", "charset"}
+
+
+def lab(n: int, name: str, value: float, when: str = f"{TODAY}T09:40:00Z") -> dict[str, Any]:
+    code, display, unit = LABS[name]
+    return {"resourceType": "Observation", "id": f"obs-lab-{n}", "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "laboratory"}]}],
+            "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+            "subject": _ref("Patient", PAT), "encounter": _ref("Encounter", ENC), "effectiveDateTime": when,
+            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+
+
+def _b64(data: bytes) -> str:
+    import base64
+    return base64.b64encode(data).decode("ascii")
+
+
+def note_html(text: str, title: str) -> str:
+    """The note as an EHR's HTML rendition: section headers bold, bullets as a list,
+    other lines as paragraphs, with a style block and entities a reader must strip."""
+    import html
+    import re
+    out = [f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+           "<style>body{font-family:Arial,sans-serif;font-size:10pt} h3{margin:6px 0}</style></head><body>"]
+    in_list = False
+    for line in text.splitlines():
+        bullet = re.match(r"^\s*[-*\u2022]\s+(.*)$", line)
+        if in_list and not bullet:
+            out.append("</ul>")
+            in_list = False
+        if bullet:
+            if not in_list:
+                out.append("<ul>")
+                in_list = True
+            out.append(f"<li>{html.escape(bullet.group(1))}</li>")
+        elif re.match(r"^[A-Z][A-Z /&()-]+:\s*$", line.strip()):
+            out.append(f"<h3>{html.escape(line.strip())}</h3>")
+        elif line.strip():
+            out.append(f"<p>{html.escape(line.strip())}</p>")
+    if in_list:
+        out.append("</ul>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def tiny_pdf(title: str) -> bytes:
+    """A minimal valid one-page PDF (the EHR's print rendition); the service must ignore it."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({title} - printed copy) Tj ET".encode("latin-1")
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    body, offsets = b"%PDF-1.4\n", []
+    for i, obj in enumerate(objects, start=1):
+        offsets.append(len(body))
+        body += b"%d 0 obj\n" % i + obj + b"\nendobj\n"
+    xref = len(body)
+    body += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    body += b"".join(b"%010d 00000 n \n" % off for off in offsets)
+    body += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return body
+
+
+def document_reference(nid: str, text: str, *, html_form: bool, pdf: bool, charset: bool,
+                       title: str) -> dict[str, Any]:
+    """The note as a DocumentReference of the encounter: status current, base64 inline data;
+    the type is text only (no note-type LOINC is verified in the reference)."""
+    if html_form:
+        content_type, data = "text/html", note_html(text, title).encode("utf-8")
+    else:
+        content_type, data = "text/plain", text.encode("utf-8")
+    if charset:
+        content_type += "; charset=utf-8"
+    content = [{"attachment": {"contentType": content_type, "language": "en", "data": _b64(data),
+                               "title": title, "creation": f"{TODAY}T10:30:00Z"}}]
+    if pdf:
+        content.append({"attachment": {"contentType": "application/pdf", "data": _b64(tiny_pdf(title)),
+                                       "title": f"{title} (PDF)", "creation": f"{TODAY}T10:31:00Z"}})
+    return {"resourceType": "DocumentReference", "id": f"doc-{nid}", "status": "current", "docStatus": "final",
+            "type": {"text": title}, "subject": _ref("Patient", PAT), "date": f"{TODAY}T10:30:00Z",
+            "author": [{"display": "Treating clinician"}], "description": title,
+            "content": content,
+            "context": {"encounter": [_ref("Encounter", ENC)],
+                        "period": {"start": f"{TODAY}T09:00:00Z"}}}
+
+
+def _source(value: Any) -> str:
+    parts = value if isinstance(value, list) else [value]
+    return "; ".join(SOURCE_ALIASES.get(str(part), str(part)) for part in parts)
+
+
+def _spec_conditions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for n, item in enumerate(items, start=1):
+        item = dict(item)
+        system, code, display = CODES[item.pop("code")]  # KeyError: not a verified code constant
+        out.append(condition(n, system, code, display, **item))
+    return out
+
+
+def _spec_case(spec: dict[str, Any], origin: str, *, vid: str | None = None, kind: str | None = None,
+               reason: str | None = None, extra: list[dict[str, Any]] | None = None,
+               description: str | None = None) -> dict[str, Any]:
+    unknown = set(spec) - _SPEC_KEYS
+    if unknown:
+        raise ValueError(f"{origin}: vignette {spec.get('id')!r} has unknown keys {sorted(unknown)}")
+    kw = {k: v for k, v in spec.items() if k in _CASE_KEYS}
+    if reason is not None or "text" in spec:
+        kw["reason"] = reason
+    resources = list(extra or [])
+    resources += [lab(n, item["test"], item["value"]) for n, item in enumerate(spec.get("labs", []), start=1)]
+    if spec.get("old_reason"):
+        resources.append(old_encounter(spec["old_reason"]))
+    kw["extra"] = resources
+    kw["conditions"] = _spec_conditions(spec.get("conditions", []))
+    if spec.get("quiet"):
+        kw["expect"] = {**kw.get("expect", {}), "leg_weakness": False}
+        kw["forbid_all_but"] = []
+    out = case(vid or spec["id"], kind or spec["kind"], description or spec["description"],
+               _source(spec["source"]), **kw)
+    out["classes"] = sorted(spec.get("classes", []))
+    return out
+
+
+def _spec_note(spec: dict[str, Any], origin: str) -> list[dict[str, Any]]:
+    """A full note, delivered twice: as a DocumentReference of the encounter (no reason
+    text) and as the encounter reason text. Same labels for both."""
+    text = spec["text"].rstrip() + "\n"
+    title = spec.get("title", "Clinical note")
+    doc = document_reference(spec["id"], text, html_form=bool(spec.get("html")), pdf=bool(spec.get("pdf")),
+                             charset=bool(spec.get("charset")), title=title)
+    base = {k: v for k, v in spec.items() if k != "title"}
+    form = "HTML" if spec.get("html") else "plain-text"
+    return [
+        _spec_case(base, origin, vid=f"{spec['id']}-docref", kind="note", reason=None, extra=[doc],
+                   description=f"{spec['description']} [{form} DocumentReference"
+                               f"{' + PDF' if spec.get('pdf') else ''}]"),
+        _spec_case(base, origin, vid=f"{spec['id']}-reason", kind="note", reason=text,
+                   description=f"{spec['description']} [encounter reason text]"),
+    ]
+
+
+def spec_batches() -> dict[str, list[dict[str, Any]]]:
+    """Every spec file expanded: ``{file stem: vignettes}``."""
+    import yaml
+    batches: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(SPECS.glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        vignettes = [_spec_case(v, path.name) for v in spec.get("vignettes", [])]
+        for note in spec.get("notes", []):
+            vignettes += _spec_note(note, path.name)
+        if path.stem in GROUPS:
+            raise ValueError(f"{path.name}: the name {path.stem!r} is taken by a built-in group")
+        batches[path.stem] = vignettes
+    return batches
+
+
 def main() -> None:
+    """Write every group and every spec batch; any other JSON in the corpus folder is stale
+    (a renamed or removed batch) and is deleted, so the folder is exactly what this builds."""
     CASES.mkdir(exist_ok=True)
+    batches = {name: build() for name, build in GROUPS.items()} | spec_batches()
     for stale in CASES.glob("*.json"):
-        stale.unlink()
-    total = 0
-    for name, build in GROUPS.items():
-        vignettes = build()
-        total += len(vignettes)
+        if stale.stem not in batches:
+            stale.unlink()
+    for name, vignettes in batches.items():
         (CASES / f"{name}.json").write_text(json.dumps(vignettes, indent=1, ensure_ascii=False) + "\n",
                                             encoding="utf-8")
-    print(f"wrote {total} vignettes to {CASES}")
+    print(f"wrote {sum(map(len, batches.values()))} vignettes in {len(batches)} files to {CASES}")
 
 
 if __name__ == "__main__":

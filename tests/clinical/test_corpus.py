@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
+from fhir.resources.R4B.documentreference import DocumentReference
 
 from cds_service.cli import main
 from cds_service.card_builder import CardOptions
@@ -31,10 +34,12 @@ RED_FLAG_TOPICS = VOCABULARY.red_flag_topics
 TOPICS = VOCABULARY.topics
 VIGNETTES = load_corpus(CASES, VOCABULARY)
 
-#: Vignettes the clinical layer is known to get wrong today, with the reason. Each is a
-#: strict xfail: it fails the run as soon as the logic gets it right, so the entry must
-#: then be removed. The corpus-wide checks below leave these out and hold for the rest.
-KNOWN_GAPS: dict[str, str] = {}
+#: Vignettes the clinical layer is known to get wrong today, with the reason (the issue-15
+#: class and what is missed), kept as data in known_gaps.yaml. Each is a strict xfail: it
+#: fails the run as soon as the logic gets it right, so the entry must then be removed.
+#: The corpus-wide checks below leave these out and hold for the rest.
+KNOWN_GAPS: dict[str, str] = yaml.safe_load(
+    (Path(__file__).resolve().parent / "known_gaps.yaml").read_text(encoding="utf-8")) or {}
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +76,55 @@ def test_quiet_mentions_fire_no_topic(report: CorpusReport) -> None:
 
 def test_known_gaps_name_real_vignettes() -> None:
     assert set(KNOWN_GAPS) <= {v.id for v in VIGNETTES}
+    assert all(isinstance(r, str) and r.startswith("class ") for r in KNOWN_GAPS.values()), KNOWN_GAPS
+
+
+def _raw_vignettes() -> list[dict[str, Any]]:
+    return [raw for path in sorted(CASES.glob("*.json")) for raw in json.loads(path.read_text())]
+
+
+def test_spec_vignettes_name_their_issue_classes() -> None:
+    """Every vignette from a spec batch says which issue-15 classes it exercises (1-10)."""
+    from tests.clinical import build_cases
+    stems = {p.stem for p in build_cases.SPECS.glob("*.yaml")}
+    spec_ids = [raw["id"] for path in sorted(CASES.glob("*.json")) if path.stem in stems
+                for raw in json.loads(path.read_text())]
+    by_id = {raw["id"]: raw for raw in _raw_vignettes()}
+    bad = [vid for vid in spec_ids if not by_id[vid].get("classes")
+           or not set(by_id[vid]["classes"]) <= set(range(1, 11)) or not by_id[vid]["source"]]
+    assert bad == []
+
+
+def test_notes_come_in_pairs_with_the_same_text_and_labels() -> None:
+    """Each full note is delivered twice: a valid R4B DocumentReference of the encounter
+    (status current, text/plain or text/html inline data, any PDF after it) and the same
+    text as the encounter reason; both carry the same labels."""
+    import html as html_lib
+    import re
+    notes = {raw["id"]: raw for raw in _raw_vignettes() if raw["kind"] == "note"}
+    stems = {vid.rsplit("-", 1)[0] for vid in notes}
+    assert {f"{stem}-{form}" for stem in stems for form in ("docref", "reason")} == set(notes)
+    assert len(stems) >= 40, "issue 15 asks for at least 40 full notes"
+    for stem in sorted(stems):
+        doc_case, reason_case = notes[f"{stem}-docref"], notes[f"{stem}-reason"]
+        assert (doc_case["expect"], doc_case.get("forbid")) == (reason_case["expect"], reason_case.get("forbid"))
+        docs = [e["resource"] for e in doc_case["bundle"]["entry"]
+                if e["resource"]["resourceType"] == "DocumentReference"]
+        assert len(docs) == 1, stem
+        doc = DocumentReference.model_validate(docs[0])  # also checks the base64 data
+        assert doc.status == "current" and doc.subject.reference == "Patient/pat-1"
+        assert [r.reference for r in doc.context.encounter] == ["Encounter/enc-1"]
+        attachment = doc.content[0].attachment
+        assert attachment.contentType.split(";")[0] in ("text/plain", "text/html"), stem
+        assert all(c.attachment.contentType == "application/pdf" and c.attachment.data.startswith(b"%PDF-")
+                   for c in doc.content[1:]), stem
+        body = attachment.data.decode("utf-8")  # fhir.resources holds the decoded bytes
+        if attachment.contentType.startswith("text/html"):
+            body = html_lib.unescape(re.sub(r"<style>.*?</style>|<title>.*?</title>|<[^>]+>", " ", body))
+        reason = reason_case["bundle"]["entry"][1]["resource"]["reasonCode"][0]["text"]
+        assert " ".join(body.split()).replace("- ", "") == " ".join(reason.split()).replace("- ", ""), stem
+        docref_encounter = doc_case["bundle"]["entry"][1]["resource"]
+        assert "reasonCode" not in docref_encounter, stem
 
 
 def test_corpus_covers_every_red_flag_and_kind() -> None:
