@@ -1,0 +1,201 @@
+"""Clinical notes the EHR already holds: the text of DocumentReference attachments.
+
+A triage note or a referral letter often says more than the visit-reason code. This module
+turns a DocumentReference's attachments into plain text: ``text/plain`` as is, ``text/html``
+(and XHTML) with the markup stripped and block boundaries kept as line breaks (so the
+sectionizer still sees "HPI:" on its own line). PDFs, images and anything else are ignored.
+Inline ``data`` is decoded here; an attachment given by ``url`` is fetched by the caller
+(only from the FHIR server the call names) and its bytes decoded here.
+
+Nothing here raises on bad data: a note that cannot be read is skipped with a reason (the
+audit row keeps it), never a 400 or 500 for the whole call.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+
+#: Media types read as text; everything else (application/pdf, image/*) is ignored.
+TEXT_TYPES = frozenset({"text/plain"})
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_CURRENT_STATUSES = frozenset({"current"})
+
+
+@dataclass(frozen=True)
+class NoteLimits:
+    """How much note text a call reads (``CDS_NOTE_MAX_CHARS``, ``CDS_NOTE_MAX_COUNT``)."""
+
+    max_chars: int = 20_000
+    max_count: int = 5
+
+
+@dataclass(frozen=True)
+class Note:
+    """The readable text of one attachment, and where it came from."""
+
+    resource_id: str | None
+    element: str  # content[0].attachment
+    text: str
+    encounter: str | None  # DocumentReference.context.encounter[0].reference
+    date: str | None  # DocumentReference.date
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class SkippedNote:
+    """An attachment that was not read, and why (for the audit trail; never shown to the caller)."""
+
+    resource_id: str | None
+    element: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A text attachment given by ``url``: its bytes must be fetched before it can be read."""
+
+    resource_id: str | None
+    element: str
+    url: str
+    content_type: str
+    encounter: str | None
+    date: str | None
+
+
+def attachments(document: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(element path, attachment) of every content entry of a DocumentReference."""
+    for i, content in enumerate(document.get("content") or []):
+        attachment = content.get("attachment") if isinstance(content, Mapping) else None
+        if isinstance(attachment, Mapping):
+            yield f"content[{i}].attachment", attachment
+
+
+def media_type(attachment: Mapping[str, Any]) -> tuple[str, str]:
+    """(media type, charset) of ``contentType`` (``text/plain; charset=utf-8``); charset default UTF-8."""
+    raw = str(attachment.get("contentType") or "")
+    kind, _, params = raw.partition(";")
+    charset = "utf-8"
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "charset" and value:
+            charset = value.strip().strip('"').lower()
+    return kind.strip().lower(), charset
+
+
+def read_document(document: Mapping[str, Any], limits: NoteLimits
+                  ) -> tuple[list[Note], list[Pending], list[SkippedNote]]:
+    """The notes of one DocumentReference: read, to fetch, and skipped (with reasons).
+
+    A document that is not ``current`` (superseded, entered-in-error) is skipped whole.
+    """
+    rid = document.get("id") if isinstance(document.get("id"), str) else None
+    if document.get("status") not in _CURRENT_STATUSES:
+        return [], [], [SkippedNote(rid, "status", f"status {document.get('status')!r} is not current")]
+    encounter, date = _context_encounter(document), _text(document.get("date"))
+    notes: list[Note] = []
+    pending: list[Pending] = []
+    skipped: list[SkippedNote] = []
+    for element, attachment in attachments(document):
+        kind, charset = media_type(attachment)
+        if kind not in TEXT_TYPES | HTML_TYPES:
+            continue  # a PDF or an image: not read, not an error
+        if isinstance(attachment.get("data"), str):
+            try:
+                raw = base64.b64decode(attachment["data"], validate=True)
+            except (binascii.Error, ValueError):
+                skipped.append(SkippedNote(rid, element, "attachment data is not valid base64"))
+                continue
+            note = decode_note(raw, kind, charset, limits, rid, element, encounter, date)
+            (notes.append(note) if isinstance(note, Note) else skipped.append(note))
+        elif isinstance(attachment.get("url"), str) and attachment["url"]:
+            pending.append(Pending(rid, element, attachment["url"], str(attachment.get("contentType") or kind),
+                                   encounter, date))
+        else:
+            skipped.append(SkippedNote(rid, element, "text attachment has neither data nor url"))
+    return notes, pending, skipped
+
+
+def decode_note(raw: bytes, kind: str, charset: str, limits: NoteLimits, resource_id: str | None,
+                element: str, encounter: str | None, date: str | None) -> Note | SkippedNote:
+    """Bytes of a text attachment -> a Note (HTML stripped, capped), or why it was skipped.
+
+    Only the first ``4 * max_chars`` bytes are decoded (a 2 MB note costs no more than a short
+    one); a character cut in half by that cap is dropped, any other bad byte skips the note.
+    """
+    head = raw[: limits.max_chars * 4]
+    cut = len(raw) > len(head)
+    try:
+        text = head.decode(charset)
+    except LookupError:
+        return SkippedNote(resource_id, element, f"unknown charset {charset!r}")
+    except UnicodeDecodeError as exc:
+        if not cut or exc.start < len(head) - 4:
+            return SkippedNote(resource_id, element, f"attachment is not valid {charset} (byte {exc.start})")
+        text = head[: exc.start].decode(charset)
+    if kind in HTML_TYPES:
+        text = html_to_text(text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        return SkippedNote(resource_id, element, "attachment has no text")
+    return Note(resource_id, element, text[: limits.max_chars], encounter, date, cut or len(text) > limits.max_chars)
+
+
+class _TextExtractor(HTMLParser):
+    """Text of an HTML document: block elements become line breaks, script/style are dropped."""
+
+    _BLOCKS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section",
+                         "article", "header", "footer", "ul", "ol", "table", "dt", "dd", "pre", "hr"})
+    _HIDDEN = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._HIDDEN:
+            self._hidden += 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+        elif tag in ("td", "th"):
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._HIDDEN:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of ``html`` with one line per block; blank runs collapsed."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def _context_encounter(document: Mapping[str, Any]) -> str | None:
+    context = document.get("context")
+    encounters = context.get("encounter") if isinstance(context, Mapping) else None
+    for ref in encounters or []:
+        if isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
+            return str(ref["reference"])
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
