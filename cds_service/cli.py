@@ -115,7 +115,8 @@ def send(key_path: Path, issuer: str, jku: str | None, style: str, tenant: str |
     """Send FILE (a hook request, or a FHIR Bundle wrapped into encounter-start) and print the answer."""
     import httpx
 
-    from .client import hook_request, load_key, send as send_request, sign_token
+    from .client import hook_request, load_key, sign_token
+    from .client import send as send_request
     from .http.body import parse_json
     try:
         body = hook_request(parse_json(file.read_bytes()))

@@ -297,7 +297,8 @@ def _blank(value: float | None) -> str:
 
 def _table(report: Report) -> str:
     lines = [f"Cards since {report.since.isoformat() if report.since else 'the beginning'}"]
-    header: tuple[str, ...] = ("topic", "shown", "accepted", "overridden", "no feedback", "acceptance", "override reasons")
+    header: tuple[str, ...] = ("topic", "shown", "accepted", "overridden", "no feedback", "acceptance",
+                               "override reasons")
     body: list[tuple[Any, ...]] = [(t.topic, t.shown, t.accepted, t.overridden, t.no_feedback,
              "-" if t.acceptance_rate is None else f"{t.acceptance_rate:.1%}", _reasons(t) or "-")
             for t in report.topics]
