@@ -1,5 +1,6 @@
-# Leg-weakness CDS Hooks service: slim Python base, non-root user, same install and
-# start commands as the README, health check on GET /healthz.
+# Leg-weakness CDS Hooks service: slim Python base, non-root user, pinned dependencies from the
+# lock file, health check on GET /healthz. Only what is COPYed below is in the build context
+# (.dockerignore); tests/test_packaging.py builds the wheel from exactly these files.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,11 +11,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system cds && useradd --system --gid cds --home-dir /var/lib/cds-service --create-home cds
 
 WORKDIR /src
+# Dependencies first (their layer is cached while only the code changes), every one pinned and hashed.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY cds_service ./cds_service
-COPY cards ./cards
 COPY schemas ./schemas
-RUN pip install ".[postgres]" && rm -rf /src
+RUN pip install --no-deps . && rm -rf /src
 
 USER cds
 WORKDIR /var/lib/cds-service

@@ -11,8 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import logs
 from .errors import ServiceError
-from .http import cors, openapi, routes
-from .http import education
+from .http import cors, education, openapi, routes
 from .http import feedback as feedback_routes
 from .http import metrics as metrics_routes
 from .http.auth import TokenVerifier

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,8 @@ def send(key_path: Path, issuer: str, jku: str | None, style: str, tenant: str |
     --url, its hook and prefetch read from the server's discovery) and print the answer."""
     import httpx
 
-    from .client import discovery_entry, hook_request, load_key, send as send_request, sign_token
+    from .client import discovery_entry, hook_request, load_key, sign_token
+    from .client import send as send_request
     from .http.body import parse_json
     try:
         document = parse_json(file.read_bytes())
@@ -151,26 +153,60 @@ def _storage() -> Any:
     return storage, settings
 
 
-@main.command()
-@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
-              help="Only calls and cards from this UTC date (or date-time) on.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-def report(since: Any, fmt: str) -> None:
-    """Cards shown, accepted and overridden per topic; hook volume, 412s, overruns and latency."""
-    from datetime import timezone
+def _utc_date(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """--since: a UTC date (2026-11-01) or date-time (2026-11-01T08:00:00); errors give examples."""
+    if value is None:
+        return None
+    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    raise click.BadParameter(f"{value!r} is not a date such as 2026-11-01 or a date-time such as "
+                             "2026-11-01T08:00:00 (UTC)")
 
+
+@main.command()
+@click.option("--since", default=None, metavar="DATE", callback=_utc_date,
+              help="Only calls and cards from this UTC date on: 2026-11-01, or a date-time such as "
+                   "2026-11-01T08:00:00. Default: everything recorded.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table",
+              show_default=True, help="html: one self-contained page with charts (needs the 'report' extra).")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
+              help="Write the report to this file instead of standard output.")
+def report(since: datetime | None, fmt: str, out: Path | None) -> None:
+    """Cards shown, accepted and overridden per topic; hook volume, 412s, overruns and latency.
+
+    \b
+    Examples:
+      cds-service report --since 2026-11-01
+      cds-service report --since 2026-11-01T08:00:00 --format csv
+      cds-service report --format html --out report.html
+    """
     from .storage.report import render
     storage, _ = _storage()
     try:
-        result = storage.report(since.replace(tzinfo=timezone.utc) if since else None)
+        result = storage.report(since)
+        if fmt == "html":
+            from .storage.report_html import render_html
+            try:
+                text = render_html(result, storage.trends(since))
+            except ConfigurationError as exc:
+                raise click.ClickException(str(exc)) from None
+        else:
+            text = render(result, fmt)
     finally:
         storage.close()
-    click.echo(render(result, fmt))
+    if out is None:
+        click.echo(text)
+    else:
+        out.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
 
 
 @main.command()
-@click.option("--days", type=click.IntRange(min=0), default=None,
-              help="Keep this many days (default: CDS_AUDIT_RETENTION_DAYS).")
+@click.option("--days", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Keep the last N days (default: CDS_AUDIT_RETENTION_DAYS); --days 0 deletes everything.")
 def purge(days: int | None) -> None:
     """Delete audit rows (hook calls and their cards) and feedback older than the retention period."""
     storage, settings = _storage()

@@ -17,10 +17,8 @@ import pytest
 
 from cds_service import Settings, create_app
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-if not SHARED.is_dir():  # CI clones the repo with shared/ beside it
-    SHARED = Path(os.environ.get("SHARED_DATA_DIR", "/work/shared"))
-DATA = SHARED / "data"
+#: Test data kept in the repository (sources and licences: tests/data/README.md).
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -18,8 +18,16 @@ from .. import resources
 from ..clinical.knowledge import Knowledge, load_knowledge
 from ..clinical.orders import Code, Order
 from ..errors import ConfigurationError
-from .templates import (INDICATOR_RANK, AnchorTemplate, CardLibrary, Cause, DifferentialTemplate,
-                        RedFlagTemplate, WorkupTemplate, WorkupTest)
+from .templates import (
+    INDICATOR_RANK,
+    AnchorTemplate,
+    CardLibrary,
+    Cause,
+    DifferentialTemplate,
+    RedFlagTemplate,
+    WorkupTemplate,
+    WorkupTest,
+)
 
 _PRIORITIES = frozenset({"routine", "urgent", "asap", "stat"})
 _CODE_STATUSES = frozenset({"V", "S"})

@@ -274,7 +274,8 @@ def _build(root: Any, language: Any) -> Knowledge:
     for cid, rule in _mapping(text_doc["rules"], "text-rules.yaml rules").items():
         _source_ids(rule, sources, f"text-rules.yaml: {cid}")
     targets = parse_targets(text_doc["rules"], set(concepts))
-    language_sources = _parse_sources(_mapping(load_data(language, "sources.yaml"), "language sources.yaml")["sources"])
+    language_doc = _mapping(load_data(language, "sources.yaml"), "language sources.yaml")
+    language_sources = _parse_sources(language_doc["sources"])
     context_doc = _mapping(load_data(language, "context-rules.yaml"), "context-rules.yaml")
     _source_ids(context_doc, language_sources, "context-rules.yaml")
     context_rules = parse_context_rules(context_doc["rules"])
@@ -316,7 +317,8 @@ def _build(root: Any, language: Any) -> Knowledge:
     engine = TextEngine(targets, context_rules, attributes)
     return Knowledge(
         red_flag_scope=scope,
-        concepts=concepts, anchor=anchor, derived=derived, laterality=laterality, codes=CodeSet.from_entries(entries), text=engine, red_flags=red_flags,
+        concepts=concepts, anchor=anchor, derived=derived, laterality=laterality,
+        codes=CodeSet.from_entries(entries), text=engine, red_flags=red_flags,
         differential=differential, differential_weight=int(diff_doc.get("weight", 10)), sources=sources,
         chief_complaint_codes=code_pairs("chief_complaint"), temperature_codes=code_pairs("temperature"),
         lab_codes=code_pairs("labs"),

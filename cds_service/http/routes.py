@@ -17,8 +17,8 @@ from ..budget import Deadline
 from ..errors import ServiceError
 from ..events import CardSummary, HookCallEvent
 from ..logs import hash_patient_id, log_event
-from ..services.call import CallOptions, run_hook_call
 from ..services.bundle import answer_bundle, bundle_service
+from ..services.call import CallOptions, run_hook_call
 from .body import read_json
 from .state import AppState, get_state
 

@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..budget import Deadline
-from ..errors import (HookMismatchError, InvalidPrefetchError, PreconditionFailedError,
-                      ServiceError)
+from ..errors import HookMismatchError, InvalidPrefetchError, PreconditionFailedError, ServiceError
 from ..fhir.prefetch import Fetcher, FetchResult, KeyStatus, classify, fill_template
 from ..fhir.record import RecordBuilder
 from ..logs import log_event

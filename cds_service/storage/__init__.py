@@ -13,7 +13,7 @@ from .audit import AuditWriter
 from .database import Database
 from .feedback import StoreResult, known_cards, parse_feedback, store_feedback
 from .metrics import Metrics
-from .report import Report, build_report
+from .report import Report, Trends, build_report, build_trends
 from .retention import PurgeResult, purge
 
 
@@ -53,6 +53,12 @@ class Storage:
         with self.database.read() as conn:
             return build_report(conn, since)
 
+    def trends(self, since: datetime | None = None) -> Trends:
+        """Per-week outcomes, override reasons and per-stage latency (the HTML report's charts)."""
+        self.audit.flush()
+        with self.database.read() as conn:
+            return build_trends(conn, since)
+
     def purge(self, retention_days: int) -> PurgeResult:
         return self.database.write(lambda conn: purge(conn, retention_days))
 
@@ -61,4 +67,4 @@ class Storage:
         self.database.dispose()
 
 
-__all__ = ["Storage", "Metrics", "Report", "PurgeResult", "StoreResult"]
+__all__ = ["Storage", "Metrics", "Report", "Trends", "PurgeResult", "StoreResult"]

@@ -3,6 +3,10 @@
 A card's outcome is its latest feedback (by outcomeTimestamp): a card first overridden
 then accepted counts as accepted. Acceptance rate = accepted / (accepted + overridden),
 i.e. among cards that got feedback (ignored cards produce no feedback, per the spec).
+
+``build_trends`` gives the same outcomes per ISO week (for the HTML report's charts):
+the share of shown cards accepted, overridden and without feedback, override reasons,
+red-flag cards per week, and latency percentiles per pipeline stage.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -66,24 +70,47 @@ def build_report(conn: Connection, since: datetime | None = None) -> Report:
                   feedback_unknown_card=_unknown_feedback(conn, since))
 
 
-def _topics(conn: Connection, since: datetime | None) -> list[TopicRow]:
-    shown = select(cards.c.uuid, cards.c.topic).join(hook_calls, cards.c.call_id == hook_calls.c.id)
+@dataclass(frozen=True)
+class CardOutcome:
+    """One card shown, with the outcome of its latest feedback (None: no feedback)."""
+
+    time: datetime
+    topic: str
+    outcome: str | None
+    reason: str | None  # override reason label, for overridden cards
+
+
+def _card_outcomes(conn: Connection, since: datetime | None) -> list[CardOutcome]:
+    shown = (select(cards.c.uuid, cards.c.topic, hook_calls.c.time)
+             .join(hook_calls, cards.c.call_id == hook_calls.c.id))
     if since is not None:
         shown = shown.where(hook_calls.c.time >= since)
-    card_topics = [(uuid, topic or "(none)") for uuid, topic in conn.execute(shown)]
-    latest = _latest_feedback(conn, [u for u, _ in card_topics if u])
-    rows: dict[str, TopicRow] = {}
-    for uuid, topic in card_topics:
-        row = rows.setdefault(topic, TopicRow(topic))
-        row.shown += 1
+    rows = list(conn.execute(shown))
+    latest = _latest_feedback(conn, [uuid for uuid, _, _ in rows if uuid])
+    outcomes = []
+    for uuid, topic, when in rows:
         outcome = latest.get(uuid) if uuid else None
-        if outcome is None:
-            row.no_feedback += 1
-        elif outcome[0] == "accepted":
-            row.accepted += 1
-        else:
-            row.overridden += 1
-            row.override_reasons[outcome[1]] = row.override_reasons.get(outcome[1], 0) + 1
+        outcomes.append(CardOutcome(when, topic or "(none)", outcome[0] if outcome else None,
+                                    outcome[1] if outcome and outcome[0] != "accepted" else None))
+    return outcomes
+
+
+def _count(row: TopicRow, card: CardOutcome) -> None:
+    row.shown += 1
+    if card.outcome is None:
+        row.no_feedback += 1
+    elif card.outcome == "accepted":
+        row.accepted += 1
+    else:
+        row.overridden += 1
+        reason = card.reason or "(no reason)"
+        row.override_reasons[reason] = row.override_reasons.get(reason, 0) + 1
+
+
+def _topics(conn: Connection, since: datetime | None) -> list[TopicRow]:
+    rows: dict[str, TopicRow] = {}
+    for card in _card_outcomes(conn, since):
+        _count(rows.setdefault(card.topic, TopicRow(card.topic)), card)
     return sorted(rows.values(), key=lambda r: (-r.shown, r.topic))
 
 
@@ -100,6 +127,105 @@ def _latest_feedback(conn: Connection, uuids: list[str]) -> dict[str, tuple[str,
         if uuid not in latest or when >= latest[uuid][0]:
             latest[uuid] = (when, outcome, reason)
     return {u: (o, r) for u, (_, o, r) in latest.items()}
+
+
+#: Card topics whose code starts with this are red flags (the card-topic contract in the README).
+RED_FLAG_PREFIX = "red-flag-"
+#: Pseudo-stage for the whole call, next to the pipeline stages the audit rows record.
+TOTAL_STAGE = "total"
+#: Pipeline order of the stages services/call.py records; other stages follow by name.
+STAGE_ORDER = ("validate", "fetch", "detect", "cards", "check")
+
+
+@dataclass(frozen=True)
+class WeekRow:
+    """Outcomes of one topic's cards shown in one ISO week (``week`` is its Monday, UTC)."""
+
+    week: date
+    topic: str
+    shown: int
+    accepted: int
+    overridden: int
+    no_feedback: int
+
+
+@dataclass(frozen=True)
+class ReasonRow:
+    topic: str
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True)
+class StageLatency:
+    """Nearest-rank latency percentiles of one pipeline stage over the calls that ran it."""
+
+    stage: str
+    calls: int
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+
+
+@dataclass(frozen=True)
+class Trends:
+    since: datetime | None
+    weeks: tuple[WeekRow, ...]
+    reasons: tuple[ReasonRow, ...]
+    latency: tuple[StageLatency, ...]
+
+    def red_flags_per_week(self) -> list[WeekRow]:
+        return [w for w in self.weeks if w.topic.startswith(RED_FLAG_PREFIX)]
+
+
+def week_of(moment: datetime) -> date:
+    """The Monday (UTC) of the ISO week ``moment`` falls in."""
+    day = moment.date()
+    return day - timedelta(days=day.weekday())
+
+
+def build_trends(conn: Connection, since: datetime | None = None) -> Trends:
+    """Per-week card outcomes, override reasons and per-stage latency (for charts)."""
+    per_week: dict[tuple[date, str], TopicRow] = {}
+    per_topic: dict[str, TopicRow] = {}
+    for card in _card_outcomes(conn, since):
+        _count(per_week.setdefault((week_of(card.time), card.topic), TopicRow(card.topic)), card)
+        _count(per_topic.setdefault(card.topic, TopicRow(card.topic)), card)
+    weeks = tuple(WeekRow(week, topic, r.shown, r.accepted, r.overridden, r.no_feedback)
+                  for (week, topic), r in sorted(per_week.items()))
+    reasons = tuple(ReasonRow(topic, reason, n) for topic, r in sorted(per_topic.items())
+                    for reason, n in sorted(r.override_reasons.items()))
+    return Trends(since=since, weeks=weeks, reasons=reasons, latency=_stage_latency(conn, since))
+
+
+def _stage_latency(conn: Connection, since: datetime | None) -> tuple[StageLatency, ...]:
+    query = select(hook_calls.c.duration_ms, hook_calls.c.stages)
+    if since is not None:
+        query = query.where(hook_calls.c.time >= since)
+    samples: defaultdict[str, list[float]] = defaultdict(list)
+    for duration, stages in conn.execute(query):
+        samples[TOTAL_STAGE].append(float(duration))
+        for stage, ms in _stage_timings(stages).items():
+            samples[stage].append(ms)
+    known = {stage: i for i, stage in enumerate(STAGE_ORDER)}
+    order = sorted((s for s in samples if s != TOTAL_STAGE), key=lambda s: (known.get(s, len(known)), s))
+    order += [TOTAL_STAGE] if samples else []
+    rows = []
+    for stage in order:
+        values = sorted(samples[stage])
+        rows.append(StageLatency(stage, len(values), *(_percentile(values, q) for q in (50, 90, 99))))
+    return tuple(rows)
+
+
+def _stage_timings(stages: str | None) -> dict[str, float]:
+    """The JSON {stage: ms} of an audit row; anything unreadable counts as no stages."""
+    try:
+        parsed = json.loads(stages or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(parsed, dict):
+        return {}
+    return {str(k): float(v) for k, v in parsed.items() if isinstance(v, (int, float))}
 
 
 def _services(conn: Connection, since: datetime | None) -> list[ServiceRow]:
@@ -171,7 +297,8 @@ def _blank(value: float | None) -> str:
 
 def _table(report: Report) -> str:
     lines = [f"Cards since {report.since.isoformat() if report.since else 'the beginning'}"]
-    header: tuple[str, ...] = ("topic", "shown", "accepted", "overridden", "no feedback", "acceptance", "override reasons")
+    header: tuple[str, ...] = ("topic", "shown", "accepted", "overridden", "no feedback", "acceptance",
+                               "override reasons")
     body: list[tuple[Any, ...]] = [(t.topic, t.shown, t.accepted, t.overridden, t.no_feedback,
              "-" if t.acceptance_rate is None else f"{t.acceptance_rate:.1%}", _reasons(t) or "-")
             for t in report.topics]

@@ -11,8 +11,20 @@ from cds_service.card_builder import CardLibrary, CardOptions
 from cds_service.clinical.model import Anchor, Evidence, Finding, Findings, RedFlag
 from cds_service.protocol.validation import problems
 
-from .conftest import (ENCOUNTER_ID, LINK_BASE, NOW, PATIENT_ID, RED_FLAG_TRIGGERS, WEAK_BOTH, card_kinds,
-                       cards_for, make_call, make_record, red_flag, weakness_findings)
+from .conftest import (
+    ENCOUNTER_ID,
+    LINK_BASE,
+    NOW,
+    PATIENT_ID,
+    RED_FLAG_TRIGGERS,
+    WEAK_BOTH,
+    card_kinds,
+    cards_for,
+    make_call,
+    make_record,
+    red_flag,
+    weakness_findings,
+)
 
 ALL_KINDS = card_kinds()
 

@@ -11,14 +11,13 @@ from cds_service.card_builder.library import library_problems
 from cds_service.clinical.knowledge import load_knowledge
 from cds_service.errors import ConfigurationError
 
-from ..conftest import SHARED
+from ..conftest import DATA
 
-REFERENCE = SHARED / "docs" / "clinical-reference.md"
+#: The team's clinical reference, copied into the repository (provenance: tests/data/README.md).
+REFERENCE = DATA / "reference" / "clinical-reference.md"
 
 
 def _reference_text() -> str:
-    if not REFERENCE.exists():
-        pytest.skip(f"{REFERENCE} is not available")
     return REFERENCE.read_text(encoding="utf-8")
 
 

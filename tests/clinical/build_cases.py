@@ -3,7 +3,7 @@
 
 Run ``python tests/clinical/build_cases.py`` after editing a spec; commit the JSON it
 writes (the corpus is data, this script only saves typing). Every code used here is
-marked VERIFIED (V) in /work/shared/docs/clinical-reference.md §5, except where a
+marked VERIFIED (V) in tests/data/reference/clinical-reference.md §5, except where a
 comment says SECONDARY (S). No RxNorm code is verified there, so medications are
 text-only.
 """

@@ -17,12 +17,19 @@ import yaml
 from click.testing import CliRunner
 from fhir.resources.R4B.documentreference import DocumentReference
 
-from cds_service.cli import main
 from cds_service.card_builder import CardOptions
+from cds_service.cli import main
 from cds_service.errors import ConfigurationError
 from cds_service.services import leg_weakness
 from cds_service.services.corpus import (
-    QUIET_KINDS, CorpusReport, Vocabulary, format_scores, load_corpus, parse_vignette, run_vignette, score_corpus,
+    QUIET_KINDS,
+    CorpusReport,
+    Vocabulary,
+    format_scores,
+    load_corpus,
+    parse_vignette,
+    run_vignette,
+    score_corpus,
     score_topics,
 )
 

@@ -12,10 +12,10 @@ from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = Path("/work/shared/data/fhir/synthea")
+from tests.conftest import DATA as TEST_DATA
 
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="shared Synthea data not present on this machine")
+ROOT = Path(__file__).resolve().parents[2]
+DATA = TEST_DATA / "fhir" / "synthea"
 
 
 def _report_module() -> ModuleType:

@@ -1,8 +1,8 @@
 """Fixtures for the fetch tests: a real FHIR server (SEKMET), a faulty FHIR server we control,
 and real ``cds-service serve`` processes that fetch from them.
 
-SEKMET lives in its own venv (``.ci/setup-fhirserver.sh``; installed here lazily if missing)
-because its dependencies may clash with ours.
+SEKMET lives in its own venv, installed by ``.ci/setup-fhirserver.sh`` (never by the tests:
+they skip, naming that script, when it is missing) because its dependencies may clash with ours.
 """
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ import pytest
 
 from tests.conftest import DATA, LiveServer, free_port
 
-REPO = Path(__file__).resolve().parents[2]
 SEKMET_VENV = Path(os.environ.get("SEKMET_VENV", "/tmp/sekmet-venv"))
 SEKMET_TOKEN = "sekmet-test-token-" + uuid.uuid4().hex
 SYNTHEA = DATA / "fhir" / "synthea" / "generated-sample-data-r4"
@@ -37,12 +36,14 @@ SYNTHEA_FILES = (
 RED_FLAG_TEXT = "both legs weak and cannot pass urine since yesterday"
 
 
-def _ensure_sekmet() -> Path:
+SEKMET_MISSING = (f"SEKMET is not installed in {SEKMET_VENV}: run .ci/setup-fhirserver.sh "
+                  "(SEKMET_VENV picks another venv)")
+
+
+def sekmet_binary() -> Path | None:
+    """The SEKMET executable that .ci/setup-fhirserver.sh installed, or None."""
     binary = SEKMET_VENV / "bin" / "sekmet"
-    if not binary.exists():
-        subprocess.run(["bash", str(REPO / ".ci" / "setup-fhirserver.sh")], check=True,
-                       env=os.environ | {"SEKMET_VENV": str(SEKMET_VENV)})
-    return binary
+    return binary if binary.exists() else None
 
 
 def _as_put_transaction(bundle: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +112,9 @@ class Sekmet:
 @contextmanager
 def running_sekmet(work: Path) -> Iterator[Sekmet]:
     """Start SEKMET in ``work`` (bearer token required), load the test patients, stop it after."""
-    binary = _ensure_sekmet()
+    binary = sekmet_binary()
+    if binary is None:
+        raise RuntimeError(SEKMET_MISSING)
     (work / "settings.yaml").write_text(
         f"server_auth: {{types: [bearer], tokens: [{SEKMET_TOKEN}]}}\nsimulator: {{enabled: false}}\n"
         "log_inbound: false\n")
@@ -154,6 +157,8 @@ def running_sekmet(work: Path) -> Iterator[Sekmet]:
 @pytest.fixture(scope="session")
 def sekmet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sekmet]:
     """A real SEKMET FHIR server on loopback that requires a bearer token, loaded with patients."""
+    if sekmet_binary() is None:
+        pytest.skip(SEKMET_MISSING)
     with running_sekmet(tmp_path_factory.mktemp("sekmet")) as server:
         yield server
 

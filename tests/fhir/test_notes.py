@@ -70,7 +70,8 @@ def test_a_url_attachment_is_left_to_fetch() -> None:
 def test_a_2_mb_note_is_capped_quickly() -> None:
     big = "é" + "Weak legs. " * 200_000  # about 2.2 MB, a two-byte character first
     started = time.monotonic()
-    notes, _, skipped = read_document(_doc({"contentType": "text/plain", "data": _b64(big)}), NoteLimits(max_chars=5000))
+    notes, _, skipped = read_document(_doc({"contentType": "text/plain", "data": _b64(big)}),
+                                      NoteLimits(max_chars=5000))
     assert time.monotonic() - started < 1.0
     assert skipped == [] and len(notes[0].text) == 5000 and notes[0].truncated
 

@@ -39,7 +39,8 @@ FILES: dict[str, Any] = {
     },
     "knowledge/text-rules.yaml": {"rules": {
         "chest-pain": {"sources": ["CP1"], "patterns": [r"\bchest\s+pain\b"]},
-        "radiation-to-arm": {"sources": ["CP1"], "patterns": [r"\b(?:radiating|spreading)\s+to\s+(?:the\s+)?(?:left\s+)?arm\b"]},
+        "radiation-to-arm": {"sources": ["CP1"],
+                             "patterns": [r"\b(?:radiating|spreading)\s+to\s+(?:the\s+)?(?:left\s+)?arm\b"]},
     }},
     "knowledge/red-flags.yaml": {"rules": [{
         "id": "acs", "topic": "red-flag-acs", "indicator": "critical", "label": "Possible acute coronary syndrome",
