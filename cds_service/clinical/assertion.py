@@ -33,7 +33,7 @@ from spacy.tokens import Doc, Span
 
 from ..errors import ConfigurationError
 from ..resources import language_root, load_data
-from .modifiers import ASSERTING, build_context, parse_modifier_rules, SPAN_GROUP
+from .modifiers import ASSERTING, SPAN_GROUP, TERMINATE_PREFIX, build_context, parse_modifier_rules
 from .provenance import parse_language_sources
 from .sections import SectionDefaults, build_sectionizer, parse_sections
 from .sentences import NoteFormat, NoteSentencizer, clause_bounds, parse_note_format
@@ -171,17 +171,32 @@ class AssertionEngine:
         section = target[0]._.section
         category = section.category if section is not None else None
         defaults = self._defaults.get(category, _NO_SECTION) if category else _NO_SECTION
+        ended = _ended_categories(doc, section.body_start, target.start) if defaults != _NO_SECTION else set()
         lo, hi = clause_bounds(sentence, target.start, target.end, self._format.clause_breaks)
         return Assertion(
             negated=negated, possible=found["POSSIBLE_EXISTENCE"],
-            historical=found["HISTORICAL"] or defaults.historical,
-            hypothetical=found["HYPOTHETICAL"] or defaults.hypothetical or answer == "blank",
-            experiencer="other" if found["FAMILY"] or defaults.experiencer == "other" else "patient",
+            historical=found["HISTORICAL"] or (defaults.historical and "HISTORICAL" not in ended),
+            hypothetical=found["HYPOTHETICAL"] or (defaults.hypothetical and "HYPOTHETICAL" not in ended)
+            or answer == "blank",
+            experiencer="other" if found["FAMILY"] or (defaults.experiencer == "other" and "FAMILY" not in ended)
+            else "patient",
             section=category, sentence=note.to_text(sentence.start_char, sentence.end_char),
             clause=note.to_text(doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])), answer=answer, cues=tuple(cues))
 
 
 _EMPTY = Assertion()
+
+
+def _ended_categories(doc: Doc, start: int, end: int) -> set[str]:
+    """The categories whose per-category terminations [CONTEXT] occur in tokens [start, end):
+    a section's default yields to them, as a trigger's scope does ("PMH: lung cancer 2021.
+    Presents with leg weakness": the weakness is today's)."""
+    ended: set[str] = set()
+    graph = doc._.context_graph
+    for modifier in graph.modifiers if graph is not None else ():
+        if modifier.category.startswith(TERMINATE_PREFIX) and start <= modifier.modifier_span[0] < end:
+            ended.update(modifier.category[len(TERMINATE_PREFIX):].split("+"))
+    return ended
 
 
 def _token_span(doc: Doc, start: int, end: int) -> Span | None:

@@ -16,9 +16,10 @@ from typing import Any, Literal
 import yaml
 
 from ..errors import ConfigurationError
-from ..resources import language_root, load_data, service_root
+from ..resources import load_data, service_root
 from .codes import CodeEntry, CodeSet, parse_code_entries
-from .text import TextEngine, parse_context_rules, parse_targets
+from .assertion import load_assertion_engine, load_assertion_engine_from
+from .text import TextEngine, parse_targets
 
 ConceptKind = Literal["complaint", "history"]
 #: Concepts computed by the logic rather than read from codes or text.
@@ -131,7 +132,7 @@ def load_knowledge_from(folder: Any, language: Any = None) -> Knowledge:
             source or code system.
     """
     try:
-        return _build(folder, language if language is not None else language_root())
+        return _build(folder, language)
     except ConfigurationError:
         raise
     except (ValueError, KeyError, TypeError, OSError, AttributeError, yaml.YAMLError) as exc:
@@ -163,9 +164,6 @@ def _build(root: Any, language: Any) -> Knowledge:
     for cid, rule in _mapping(text_doc["rules"], "text-rules.yaml rules").items():
         _source_ids(rule, sources, f"text-rules.yaml: {cid}")
     targets = parse_targets(text_doc["rules"], set(concepts))
-    context_doc = _mapping(load_data(language, "context-rules.yaml"), "context-rules.yaml")
-    _source_ids(context_doc, sources, "context-rules.yaml")
-    context_rules = parse_context_rules(context_doc["rules"])
 
     red_flags = tuple(_parse_red_flag(r, known, sources)
                       for r in load_data(root, "red-flags.yaml")["rules"])
@@ -188,7 +186,8 @@ def _build(root: Any, language: Any) -> Knowledge:
             raise ValueError(f"observations.yaml demographics: unknown concept {age_concept!r}")
     # The medspaCy pipeline is built last: every cheaper check has passed by then.
     attributes = frozenset(c.id for c in concepts.values() if c.attribute_of)
-    engine = TextEngine(targets, context_rules, attributes)
+    assertions = load_assertion_engine() if language is None else load_assertion_engine_from(language)
+    engine = TextEngine(targets, assertions, attributes)
     return Knowledge(
         concepts=concepts, codes=CodeSet.from_entries(entries), text=engine, red_flags=red_flags,
         differential=differential, differential_weight=int(diff_doc.get("weight", 10)), sources=sources,

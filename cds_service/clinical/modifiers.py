@@ -6,8 +6,8 @@ both from data:
 
 - **per-category terminations** (``ends: [HISTORICAL]``): ConText's feature-specific CONJ
   lists [CONTEXT] ("presents" ends a history scope, not a negation). medspaCy expresses this
-  with ``terminated_by``; such rows become PSEUDO modifiers of a ``TERMINATE_<CATEGORIES>``
-  category that the named categories are terminated by;
+  with ``terminated_by``; such rows become PSEUDO modifiers of a ``TERMINATE:<categories>``
+  category that the named categories are terminated by (``TERMINATE:HISTORICAL``);
 - **scope breaks**: a modifier's scope does not run across a colon (or an en dash, "=")
   with text between the trigger and it ("onset was not abrupt: legs slowly weaker"), but does
   when the colon directly follows the trigger ("Denies: fever, chills") or directly precedes
@@ -44,6 +44,8 @@ DIRECTIONS = ("FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO")
 _KEYS = {"category", "direction", "literal", "literals", "pattern", "members", "verbs", "ends", "max_scope",
          "max_targets", "source", "sources", "rationale"}
 SPAN_GROUP = "assertion_targets"
+#: category of the PSEUDO modifiers that end the scopes of the categories after it, "+"-joined
+TERMINATE_PREFIX = "TERMINATE:"
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def parse_modifier_rules(raw: Mapping[str, Any], sources: Mapping[str, str],
             raise ValueError(f"context-rules.yaml: {literal!r} is both a per-category termination and another rule")
         grouped.setdefault(tuple(sorted(ends)), []).append(literal)
     for ends_key, literals in grouped.items():
-        name = "TERMINATE_" + "_".join(ends_key)
+        name = TERMINATE_PREFIX + "+".join(ends_key)
         rules.extend(ConTextRule(literal=lit, category=name, direction="PSEUDO") for lit in sorted(literals))
         for category in ends_key:
             terminating.setdefault(category, []).append(name)

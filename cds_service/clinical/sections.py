@@ -67,7 +67,6 @@ def parse_sections(raw: Mapping[str, Any], sources: set[str]) -> SectionRules:
             if key in seen and seen[key] != row["category"]:
                 raise ValueError(f"{where}: title {title!r} is already a {seen[key]} header")
             seen[key] = row["category"]
-            rules.append(SectionRule(literal=f"{title}:", category=row["category"]))
             rules.append(SectionRule(literal=title, category=row["category"]))
     return SectionRules(tuple(rules), defaults)
 
@@ -102,10 +101,31 @@ class NoteSectionizer(Sectionizer):  # type: ignore[misc]
         return kept
 
 
+    def __call__(self, doc: Doc) -> Doc:
+        """medspaCy's sections, except that a header written inline, after a full stop in the
+        middle of a line ("Weak legs 3 days. PMH: DM. No fever."), governs only its sentence."""
+        super().__call__(doc)
+        for section in doc._.sections:
+            start = section.title_start
+            if section.category is None or start == 0 or "\n" in doc[start - 1].text or "\r" in doc[start - 1].text:
+                continue
+            if section.body_start >= len(doc):
+                continue
+            enclosing = doc[start - 1]._.section
+            for token in doc[doc[section.body_start].sent.end:section.body_end]:
+                token._.section = enclosing
+        return doc
+
+
 def build_sectionizer(nlp: Language, rules: SectionRules) -> NoteSectionizer:
     """A Sectionizer over ``rules`` that only sets ``Token._.section`` (defaults are applied by
     the assertion engine, which combines them with ConText)."""
     sectionizer = NoteSectionizer(nlp, rules=None, span_attrs=None, require_start_line=True,
                                   newline_pattern=_HEADER_START, apply_sentence_boundary=True)
-    sectionizer.add(list(rules.rules))
+    # One token pattern per title, with an optional colon: the longest match (with the colon)
+    # wins, and NoteSectionizer keeps a colon-less title only alone on its line.
+    sectionizer.add([SectionRule(literal=rule.literal, category=rule.category,
+                                 pattern=[{"LOWER": t.lower_} for t in nlp.tokenizer(rule.literal)]
+                                 + [{"ORTH": ":", "OP": "?"}])
+                     for rule in rules.rules])
     return sectionizer
