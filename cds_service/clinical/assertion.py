@@ -180,11 +180,19 @@ class AssertionEngine:
             or answer == "blank",
             experiencer="other" if found["FAMILY"] or (defaults.experiencer == "other" and "FAMILY" not in ended)
             else "patient",
-            section=category, sentence=note.to_text(sentence.start_char, sentence.end_char),
+            section=category, sentence=note.to_text(*_trimmed(sentence)),
             clause=note.to_text(doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])), answer=answer, cues=tuple(cues))
 
 
 _EMPTY = Assertion()
+
+
+def _trimmed(span: Span) -> tuple[int, int]:
+    """Character offsets of ``span`` without its leading and trailing whitespace tokens."""
+    words = [t for t in span if not t.is_space]
+    if not words:
+        return span.start_char, span.start_char
+    return words[0].idx, words[-1].idx + len(words[-1])
 
 
 def _ended_categories(doc: Doc, start: int, end: int) -> set[str]:
@@ -238,7 +246,8 @@ def _build(folder: Any) -> AssertionEngine:
     sections = parse_sections(_mapping(load_data(folder, "sections.yaml"), "sections.yaml"), set(sources))
     templates = parse_templates(_mapping(load_data(folder, "templates.yaml"), "templates.yaml"), sources)
     modifiers = parse_modifier_rules(_mapping(load_data(folder, "context-rules.yaml"), "context-rules.yaml"),
-                                     sources, note_format.scope_breaks, note_format.list_announcers)
+                                     sources, note_format.scope_breaks, note_format.list_announcers,
+                                     note_format.clause_breaks)
     nlp = spacy.blank("en")
     nlp.tokenizer = create_medspacy_tokenizer(nlp)
     return AssertionEngine(note_format, NoteSentencizer(note_format), nlp, build_sectionizer(nlp, sections),

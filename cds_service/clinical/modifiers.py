@@ -57,8 +57,9 @@ class ModifierRules:
     terminating_types: Mapping[str, tuple[str, ...]]
 
 
-def parse_modifier_rules(raw: Mapping[str, Any], sources: Mapping[str, str],
-                         scope_breaks: frozenset[str], announcers: frozenset[str] = frozenset()) -> ModifierRules:
+def parse_modifier_rules(raw: Mapping[str, Any], sources: Mapping[str, str], scope_breaks: frozenset[str],
+                         announcers: frozenset[str] = frozenset(),
+                         clause_breaks: frozenset[str] = frozenset()) -> ModifierRules:
     """``context-rules.yaml`` -> ModifierRules; ``ValueError`` names the bad row.
 
     A literal may appear only once (medspaCy keeps one of two identical matches at random),
@@ -68,6 +69,9 @@ def parse_modifier_rules(raw: Mapping[str, Any], sources: Mapping[str, str],
     if not isinstance(rows, list) or not rows:
         raise ValueError("context-rules.yaml: needs a non-empty rules list")
     check = _scope_check(scope_breaks, announcers)
+    # An exception restricts the condition of its own clause ("no fever, no weakness other
+    # than in the left leg" leaves the fever negated).
+    within_clause = _scope_check(scope_breaks | clause_breaks, announcers)
     rules: list[ConTextRule] = []
     ends_by_literal: dict[str, set[str]] = {}
     seen: dict[str, str] = {}
@@ -86,7 +90,7 @@ def parse_modifier_rules(raw: Mapping[str, Any], sources: Mapping[str, str],
             seen[key] = where
         for rule in _rules_of(row, category, direction, where):
             if direction not in ("TERMINATE", "PSEUDO"):
-                rule.on_modifies = check
+                rule.on_modifies = within_clause if category == "EXCEPTION" else check
             rules.append(rule)
     terminating: dict[str, list[str]] = {}
     grouped: dict[tuple[str, ...], list[str]] = {}
