@@ -20,7 +20,7 @@ file raises ``ConfigurationError`` at start-up, never on a request.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -87,8 +87,20 @@ class Note:
 
     text: str
     doc: Doc
+    #: ``doc.text`` (spaCy rebuilds it on every access)
+    analysed: str
     #: origin[i] is the offset in ``text`` of character i of ``doc.text``; None if identical
     origin: tuple[int, ...] | None = None
+    #: the start offset of every token of ``doc`` (for span lookups by character)
+    starts: tuple[int, ...] = ()
+
+    def token_span(self, start: int, end: int) -> Span | None:
+        """The tokens covering characters [start, end) of ``doc.text``, or None if empty."""
+        if not 0 <= start < end <= len(self.analysed):
+            return None
+        first = bisect_right(self.starts, start) - 1
+        last = bisect_left(self.starts, end)
+        return Span(self.doc, max(first, 0), last, label="TARGET") if last > first else None
 
     def to_text(self, start: int, end: int) -> tuple[int, int]:
         """A span of ``doc.text`` as offsets in ``text``."""
@@ -136,7 +148,7 @@ class AssertionEngine:
         collapsed, origin = _collapse_blanks(text)
         doc = self.nlp.make_doc(collapsed)
         self._sectionizer(self._sentencizer(doc))
-        return Note(text, doc, origin)
+        return Note(text, doc, collapsed, origin, tuple(t.idx for t in doc))
 
     def assess(self, text: str, spans: Sequence[tuple[int, int]]) -> tuple[Assertion, ...]:
         """One Assertion per character span ``(start, end)`` of ``text``, in order.
@@ -148,7 +160,7 @@ class AssertionEngine:
     def assess_note(self, note: Note, spans: Sequence[tuple[int, int]]) -> tuple[Assertion, ...]:
         """``assess`` on a Note from ``make_note``; spans are offsets of ``note.text``."""
         doc = note.doc
-        targets = [_token_span(doc, note.to_doc(start), note.to_doc(end)) for start, end in spans]
+        targets = [note.token_span(note.to_doc(start), note.to_doc(end)) for start, end in spans]
         doc.spans[SPAN_GROUP] = [t for t in targets if t is not None]
         self._context(doc)
         return tuple(_EMPTY if t is None else self._assertion(note, t) for t in targets)
@@ -164,7 +176,7 @@ class AssertionEngine:
             cues.append(Cue(modifier.category, note.text[where[0]:where[1]], *where))
         negated = found["NEGATED_EXISTENCE"] and not found["EXCEPTION"]
         sentence = target.sent
-        answer = self._templates.answer(doc.text, target.start_char, target.end_char,
+        answer = self._templates.answer(note.analysed, target.start_char, target.end_char,
                                         sentence.start_char, sentence.end_char)
         if answer is not None:
             negated = answer == "no"
@@ -205,13 +217,6 @@ def _ended_categories(doc: Doc, start: int, end: int) -> set[str]:
         if modifier.category.startswith(TERMINATE_PREFIX) and start <= modifier.modifier_span[0] < end:
             ended.update(modifier.category[len(TERMINATE_PREFIX):].split("+"))
     return ended
-
-
-def _token_span(doc: Doc, start: int, end: int) -> Span | None:
-    if not 0 <= start < end <= len(doc.text):
-        return None
-    span = doc.char_span(start, end, label="TARGET", alignment_mode="expand")
-    return span if span is not None and len(span) else None
 
 
 @cache

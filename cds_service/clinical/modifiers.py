@@ -35,6 +35,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 
 from .provenance import check_provenance
+from .sentences import is_break
 
 CATEGORIES = ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "FAMILY", "EXCEPTION",
               "TERMINATE", "PSEUDO")
@@ -196,19 +197,6 @@ def _rules_of(row: Mapping[str, Any], category: str, direction: str, where: str)
                             pattern=[dict(t) for t in pattern], **extra)]
     return [ConTextRule(literal=lit, category=category, direction=direction, **extra)
             for lit in _literals(row, where)]
-
-
-def is_break(token: Token, breaks: frozenset[str], announcers: frozenset[str] = frozenset()) -> bool:
-    """Whether ``token`` is one of ``breaks``. A hyphen counts only when spaced (" - "), since
-    the tokenizer also splits "T-spine" and "60-year-old" at hyphens; a colon after a list
-    announcer ("the following are noted:") does not count."""
-    text = token.lower_
-    if text not in breaks:
-        return False
-    doc, i = token.doc, token.i
-    if text == "-":
-        return bool(token.whitespace_) and i > 0 and bool(doc[i - 1].whitespace_)
-    return not any(t.lower_ in announcers for t in doc[max(0, i - 3):i])
 
 
 def _scope_check(breaks: frozenset[str], announcers: frozenset[str]) -> Callable[[Span, Span, Span], bool]:

@@ -59,6 +59,13 @@ def parse_sections(raw: Mapping[str, Any], sources: set[str]) -> SectionRules:
         if not isinstance(row, Mapping) or row.get("category") not in defaults:
             raise ValueError(f"{where}: category must be one of the categories")
         check_provenance(row, sources, where)
+        if row.get("pattern") is not None:
+            pattern = row["pattern"]
+            if not isinstance(pattern, list) or not pattern or not all(isinstance(t, Mapping) for t in pattern) \
+                    or not isinstance(row.get("literal"), str):
+                raise ValueError(f"{where}: a pattern row needs a literal and a list of token mappings")
+            rules.append(SectionRule(literal=row["literal"], category=row["category"], pattern=list(pattern)))
+            continue
         titles = row.get("titles")
         if not isinstance(titles, list) or not titles or not all(isinstance(t, str) and t.strip() for t in titles):
             raise ValueError(f"{where}: titles must be a non-empty list of strings")
@@ -67,6 +74,7 @@ def parse_sections(raw: Mapping[str, Any], sources: set[str]) -> SectionRules:
             if key in seen and seen[key] != row["category"]:
                 raise ValueError(f"{where}: title {title!r} is already a {seen[key]} header")
             seen[key] = row["category"]
+            rules.append(SectionRule(literal=f"{title}:", category=row["category"]))
             rules.append(SectionRule(literal=title, category=row["category"]))
     return SectionRules(tuple(rules), defaults)
 
@@ -122,10 +130,5 @@ def build_sectionizer(nlp: Language, rules: SectionRules) -> NoteSectionizer:
     the assertion engine, which combines them with ConText)."""
     sectionizer = NoteSectionizer(nlp, rules=None, span_attrs=None, require_start_line=True,
                                   newline_pattern=_HEADER_START, apply_sentence_boundary=True)
-    # One token pattern per title, with an optional colon: the longest match (with the colon)
-    # wins, and NoteSectionizer keeps a colon-less title only alone on its line.
-    sectionizer.add([SectionRule(literal=rule.literal, category=rule.category,
-                                 pattern=[{"LOWER": t.lower_} for t in nlp.tokenizer(rule.literal)]
-                                 + [{"ORTH": ":", "OP": "?"}])
-                     for rule in rules.rules])
+    sectionizer.add(list(rules.rules))
     return sectionizer

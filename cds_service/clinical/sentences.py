@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy
+from spacy.attrs import SENT_START
 from spacy.tokens import Doc, Span, Token
 
 
@@ -62,60 +64,102 @@ def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
 
 
 class NoteSentencizer:
-    """Sets ``Token.is_sent_start`` for every token from the NoteFormat rules."""
+    """Sets the sentence starts of a Doc from the NoteFormat rules.
+
+    Works on plain lists of token texts (a spaCy Token object per access costs more than the
+    rules themselves) and writes all starts at once with ``Doc.from_array``.
+    """
 
     def __init__(self, note_format: NoteFormat) -> None:
         self._format = note_format
 
     def __call__(self, doc: Doc) -> Doc:
-        for i, token in enumerate(doc):
-            token.is_sent_start = i == 0 or self._starts_sentence(doc, i)
+        if not len(doc):
+            return doc
+        tokens = _Tokens([t.text for t in doc], [t.idx for t in doc], doc.text)
+        starts = [1] + [1 if self._starts_sentence(tokens, i) else -1 for i in range(1, len(tokens.texts))]
+        doc.from_array([SENT_START], numpy.array(starts, dtype="int64").astype("uint64").reshape(-1, 1))
         return doc
 
-    def _starts_sentence(self, doc: Doc, i: int) -> bool:
-        token, prev = doc[i], doc[i - 1]
-        if "\n" in prev.text or "\r" in prev.text:
-            return not self._is_wrapped_line(doc, i - 1)
-        if token.is_space:
+    def _starts_sentence(self, tokens: _Tokens, i: int) -> bool:
+        text, prev = tokens.texts[i], tokens.texts[i - 1]
+        if "\n" in prev or "\r" in prev:
+            return not self._is_wrapped_line(tokens, i - 1)
+        if text.isspace():
             return False
-        if _is_line_start(doc, i) and (token.lower_ in self._format.bullets or _is_list_number(doc, i)):
+        if tokens.is_line_start(i) and (text.lower() in self._format.bullets or tokens.is_list_number(i)):
             return True
-        return self._ends_sentence(doc, i - 1)
+        return self._ends_sentence(tokens, i - 1)
 
-    def _ends_sentence(self, doc: Doc, i: int) -> bool:
-        token = doc[i]
-        text = token.lower_
-        nxt = _next_word(doc, i)
+    def _ends_sentence(self, tokens: _Tokens, i: int) -> bool:
+        text = tokens.texts[i].lower()
+        nxt = tokens.next_word(i)
+        capital_next = nxt is not None and nxt[:1].isupper()
         if text in self._format.sentence_ends:
-            if text == "." and i > 0 and _is_list_number(doc, i - 1) and _is_line_start(doc, i - 1):
+            if text == "." and i > 0 and tokens.is_list_number(i - 1) and tokens.is_line_start(i - 1):
                 return False  # "1." of a numbered list
-            if text == "." and i > 0 and self._is_abbreviation(doc[i - 1]):
-                return nxt is not None and nxt.text[:1].isupper()
+            if text == "." and i > 0 and self._is_abbreviation(tokens.texts[i - 1]):
+                return capital_next
             return True
         if text.endswith(".") and len(text) > 1:  # a token with its own full stop: "N.", "Dr."
-            if self._is_abbreviation(token):
-                return nxt is not None and nxt.text[:1].isupper()
-            return nxt is None or not nxt.text[:1].islower()
+            if self._is_abbreviation(text):
+                return capital_next
+            return nxt is None or not nxt[:1].islower()
         return False
 
-    def _is_abbreviation(self, token: Token) -> bool:
-        text = token.lower_
+    def _is_abbreviation(self, token: str) -> bool:
+        text = token.lower()
         return text in self._format.abbreviations or text.rstrip(".") in self._format.abbreviations \
             or "." in text.rstrip(".")
 
-    def _is_wrapped_line(self, doc: Doc, newline: int) -> bool:
+    def _is_wrapped_line(self, tokens: _Tokens, newline: int) -> bool:
         """A single line break inside a hard-wrapped paragraph (see the module docstring)."""
-        if doc[newline].text.count("\n") > 1 or newline + 1 >= len(doc):
+        texts = tokens.texts
+        if texts[newline].count("\n") > 1 or newline + 1 >= len(texts):
             return False
-        before, after = _prev_word(doc, newline), doc[newline + 1]
-        if before is None or not after.text[:1].islower() or after.lower_ in self._format.bullets:
+        before, after = tokens.prev_word(newline), texts[newline + 1]
+        if before is None or not after[:1].islower() or after.lower() in self._format.bullets:
             return False
-        if before.lower_ in self._format.sentence_ends or before.text in (":", ";", ".", "!", "?"):
+        word = texts[before]
+        if word.lower() in self._format.sentence_ends or word in (":", ";", ".", "!", "?"):
             return False
-        line_start = before.idx
-        while line_start > 0 and doc.text[line_start - 1] not in "\r\n":
-            line_start -= 1
-        return before.idx + len(before.text) - line_start >= self._format.wrap_width
+        at = tokens.idx[before]
+        line_start = max(tokens.text.rfind("\n", 0, at), tokens.text.rfind("\r", 0, at)) + 1
+        return at + len(word) - line_start >= self._format.wrap_width
+
+
+@dataclass(frozen=True)
+class _Tokens:
+    """The token texts and offsets of a Doc, for rules that read many tokens."""
+
+    texts: list[str]
+    idx: list[int]
+    text: str
+
+    def is_line_start(self, i: int) -> bool:
+        if i == 0:
+            return True
+        prev = self.texts[i - 1]
+        return "\n" in prev or "\r" in prev or (i == 1 and prev.isspace())
+
+    def is_list_number(self, i: int) -> bool:
+        """"1." or "2)" at the start of a line: a numbered-list marker."""
+        text = self.texts[i]
+        if text.endswith(".") and text.rstrip(".").isdigit() and len(text) <= 3:
+            return True
+        return text.isdigit() and len(text) <= 2 and i + 1 < len(self.texts) and self.texts[i + 1] in (".", ")")
+
+    def next_word(self, i: int) -> str | None:
+        for text in self.texts[i + 1:i + 20]:
+            if not text.isspace():
+                return text
+        return None
+
+    def prev_word(self, i: int) -> int | None:
+        for j in range(i - 1, max(i - 20, -1), -1):
+            if not self.texts[j].isspace():
+                return j
+        return None
 
 
 def clause_bounds(sentence: Span, start: int, end: int, breaks: frozenset[str]) -> tuple[int, int]:
@@ -124,44 +168,25 @@ def clause_bounds(sentence: Span, start: int, end: int, breaks: frozenset[str]) 
     A clause ends at a clause-break token (``note-format.yaml``: ",", ";", ":", "but",
     "then", ...) that lies outside the span itself.
     """
+    doc = sentence.doc
     lo = start
-    while lo > sentence.start and doc_token(sentence, lo - 1).lower_ not in breaks:
+    while lo > sentence.start and not is_break(doc[lo - 1], breaks):
         lo -= 1
     hi = end
-    while hi < sentence.end and doc_token(sentence, hi).lower_ not in breaks:
+    while hi < sentence.end and not is_break(doc[hi], breaks):
         hi += 1
     return lo, hi
 
 
-def doc_token(span: Span, i: int) -> Token:
-    """Token ``i`` of the Doc that holds ``span`` (document index, not span index)."""
-    return span.doc[i]
+def is_break(token: Token, breaks: frozenset[str], announcers: frozenset[str] = frozenset()) -> bool:
+    """Whether ``token`` is one of ``breaks``. A hyphen counts only when spaced (" - "), since
+    the tokenizer also splits "T-spine" and "60-year-old" at hyphens; a colon after a list
+    announcer ("the following are noted:") does not count."""
+    text = token.lower_
+    if text not in breaks:
+        return False
+    doc, i = token.doc, token.i
+    if text == "-":
+        return bool(token.whitespace_) and i > 0 and bool(doc[i - 1].whitespace_)
+    return not any(t.lower_ in announcers for t in doc[max(0, i - 3):i])
 
-
-def _is_line_start(doc: Doc, i: int) -> bool:
-    if i == 0:
-        return True
-    prev = doc[i - 1]
-    return "\n" in prev.text or "\r" in prev.text or (i == 1 and prev.is_space)
-
-
-def _is_list_number(doc: Doc, i: int) -> bool:
-    """"1." or "2)" at the start of a line: a numbered-list marker."""
-    token = doc[i]
-    if token.text.rstrip(".").isdigit() and token.text.endswith(".") and len(token.text) <= 3:
-        return True
-    return token.text.isdigit() and len(token.text) <= 2 and i + 1 < len(doc) and doc[i + 1].text in (".", ")")
-
-
-def _next_word(doc: Doc, i: int) -> Token | None:
-    for token in doc[i + 1:]:
-        if not token.is_space:
-            return token
-    return None
-
-
-def _prev_word(doc: Doc, i: int) -> Token | None:
-    for j in range(i - 1, -1, -1):
-        if not doc[j].is_space:
-            return doc[j]
-    return None

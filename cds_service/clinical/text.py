@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from medspacy.common.util import prune_overlapping_matches
 from medspacy.target_matcher import TargetMatcher, TargetRule
 
-from .assertion import Assertion, AssertionEngine, Experiencer
+from .assertion import Assertion, AssertionEngine, Experiencer, Note
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,15 @@ class TextEngine:
         targets = [t for t in targets if t.concept not in attributes]
         self._targets = {t.concept: t for t in targets}
         self._assertions = assertions
+        # Regex rules run here, on the text read once: medspaCy's RegexMatcher rebuilds the
+        # Doc's text for every pattern, which costs ~100 ms on a 3 KB note. Token patterns
+        # go to medspaCy's TargetMatcher (at least one exists in text-rules.yaml: spaCy warns
+        # about an empty token Matcher on every call otherwise).
+        self._regexes = [(spec.concept, re.compile(p, re.IGNORECASE)) for spec in targets
+                         for p in spec.patterns if isinstance(p, str)]
         matcher = TargetMatcher(assertions.nlp, result_type=None)
-        # At least one token pattern must exist (text-rules.yaml has some): spaCy warns
-        # about an empty token Matcher on every call otherwise.
         matcher.add([TargetRule(literal=spec.concept, category=spec.concept, pattern=pattern)
-                     for spec in targets for pattern in spec.patterns])
+                     for spec in targets for pattern in spec.patterns if not isinstance(pattern, str)])
         self._matcher = matcher
         self.analyze = lru_cache(maxsize=cache_size)(self._analyze)
 
@@ -106,11 +111,11 @@ class TextEngine:
             return ()
         note = self._assertions.make_note(text)
         found: list[tuple[str, int, int]] = []
-        for ent in self._matcher(note.doc):
-            spec = self._targets.get(ent.label_)
-            if spec is None or (spec.exclude is not None and spec.exclude.search(text)):
+        for concept, first, last in self._target_matches(note):
+            spec = self._targets[concept]
+            if spec.exclude is not None and spec.exclude.search(text):
                 continue
-            start, end = note.to_text(ent.start_char, ent.end_char)
+            start, end = note.to_text(note.doc[first].idx, note.doc[last - 1].idx + len(note.doc[last - 1]))
             found.append((spec.concept, start, end))
             found.extend((implied, start, end) for implied, when in spec.implies if when.search(text[start:end]))
         for concept, pattern in self._attributes:
@@ -119,6 +124,23 @@ class TextEngine:
         return tuple(Mention(concept=concept, text=text[start:end], start=start, end=end,
                              sentence=text[a.sentence[0]:a.sentence[1]].strip(), assertion=a)
                      for (concept, start, end), a in zip(found, assertions))
+
+
+    def _target_matches(self, note: Note) -> list[tuple[str, int, int]]:
+        """(concept, first token, end token) of every target match, overlapping ones pruned to
+        the longest (as medspaCy's TargetMatcher prunes)."""
+        labels: list[str] = []
+        matches: list[tuple[int, int, int]] = []
+        for concept, pattern in self._regexes:
+            for found in pattern.finditer(note.analysed):
+                span = note.token_span(found.start(), found.end())
+                if span is not None:
+                    matches.append((len(labels), span.start, span.end))
+                    labels.append(concept)
+        for ent in self._matcher(note.doc):
+            matches.append((len(labels), ent.start, ent.end))
+            labels.append(ent.label_)
+        return [(labels[i], start, end) for i, start, end in prune_overlapping_matches(matches)]
 
 
 def parse_targets(raw: Mapping[str, Any], concepts: set[str]) -> list[TargetSpec]:
