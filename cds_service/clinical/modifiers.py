@@ -204,9 +204,9 @@ def _scope_check(breaks: frozenset[str], announcers: frozenset[str]) -> Callable
     def modifies(target: Span, modifier: Span, _between: Span) -> bool:
         doc = target.doc
         if modifier.end <= target.start:
-            gap: Sequence[Token] = doc[modifier.end:target.start][1:]
+            gap: Sequence[Token] = list(doc[modifier.end:target.start])[1:]
         elif target.end <= modifier.start:
-            gap = doc[target.end:modifier.start][:-1]
+            gap = list(doc[target.end:modifier.start])[:-1]
         else:
             return True
         return not any(is_break(token, breaks, announcers) for token in gap)

@@ -78,7 +78,8 @@ class NoteSentencizer:
             return doc
         tokens = _Tokens([t.text for t in doc], [t.idx for t in doc], doc.text)
         starts = [1] + [1 if self._starts_sentence(tokens, i) else -1 for i in range(1, len(tokens.texts))]
-        doc.from_array([SENT_START], numpy.array(starts, dtype="int64").astype("uint64").reshape(-1, 1))
+        array: Any = numpy.array(starts, dtype="int64").astype("uint64").reshape(-1, 1)
+        doc.from_array([SENT_START], array)
         return doc
 
     def _starts_sentence(self, tokens: _Tokens, i: int) -> bool:
