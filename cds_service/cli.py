@@ -249,3 +249,21 @@ def corpus(directory: Path | None, show_failures: bool) -> None:
     if missed:
         click.echo("red-flag sensitivity below 1.0: " + ", ".join(s.topic for s in missed), err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def assertions(file: Path, fmt: str) -> None:
+    """Score the assertion component on FILE: sentences annotated in the NegEx/ConText test-set
+    format (tab-separated, a header line; id, condition, sentence, negation[, temporality[,
+    experiencer]]). Prints precision, recall, F1, accuracy and confusion counts per attribute.
+    """
+    from .clinical.assertion import load_assertion_engine
+    from .clinical.benchmark import AnnotationFormatError, read_annotations, render, score_assertions
+    try:
+        rows = read_annotations(file)
+        scores = score_assertions(load_assertion_engine(), rows)
+    except (AnnotationFormatError, ConfigurationError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(render(scores, fmt))

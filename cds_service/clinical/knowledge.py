@@ -17,9 +17,10 @@ from typing import Any, Literal
 import yaml
 
 from ..errors import ConfigurationError
-from ..resources import language_root, load_data, service_root
+from ..resources import load_data, service_root
+from .assertion import load_assertion_engine, load_assertion_engine_from
 from .codes import CodeEntry, CodeSet, parse_code_entries
-from .text import TextEngine, parse_context_rules, parse_targets
+from .text import TextEngine, parse_targets
 
 ConceptKind = Literal["complaint", "history", "exposure"]
 KINDS: tuple[ConceptKind, ...] = ("complaint", "history", "exposure")
@@ -233,7 +234,7 @@ def load_knowledge_from(folder: Any, language: Any = None) -> Knowledge:
             source or code system.
     """
     try:
-        return _build(folder, language if language is not None else language_root())
+        return _build(folder, language)
     except ConfigurationError:
         raise
     except (ValueError, KeyError, TypeError, OSError, AttributeError, yaml.YAMLError) as exc:
@@ -274,11 +275,6 @@ def _build(root: Any, language: Any) -> Knowledge:
     for cid, rule in _mapping(text_doc["rules"], "text-rules.yaml rules").items():
         _source_ids(rule, sources, f"text-rules.yaml: {cid}")
     targets = parse_targets(text_doc["rules"], set(concepts))
-    language_doc = _mapping(load_data(language, "sources.yaml"), "language sources.yaml")
-    language_sources = _parse_sources(language_doc["sources"])
-    context_doc = _mapping(load_data(language, "context-rules.yaml"), "context-rules.yaml")
-    _source_ids(context_doc, language_sources, "context-rules.yaml")
-    context_rules = parse_context_rules(context_doc["rules"])
 
     red_flag_doc = _mapping(load_data(root, "red-flags.yaml"), "red-flags.yaml")
     red_flags = tuple(_parse_red_flag(r, known, sources) for r in red_flag_doc["rules"])
@@ -314,7 +310,8 @@ def _build(root: Any, language: Any) -> Knowledge:
             raise ValueError(f"observations.yaml demographics: unknown concept {age_concept!r}")
     # The medspaCy pipeline is built last: every cheaper check has passed by then.
     attributes = frozenset(c.id for c in concepts.values() if c.attribute_of)
-    engine = TextEngine(targets, context_rules, attributes)
+    assertions = load_assertion_engine() if language is None else load_assertion_engine_from(language)
+    engine = TextEngine(targets, assertions, attributes)
     return Knowledge(
         red_flag_scope=scope,
         concepts=concepts, anchor=anchor, derived=derived, laterality=laterality,

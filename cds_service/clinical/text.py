@@ -1,8 +1,12 @@
-"""Free text -> Mentions: a medspaCy pipeline (target rules + ConText rules, both from data).
+"""Free text -> Mentions: concepts found by target rules, each with its assertion.
 
-Each Mention carries the ConText flags a clinician would ask about: negated ("denies
-bladder problems"), historical ("history of breast cancer"), hypothetical ("return if
-weakness develops"), family ("mother had MS") and possible ("r/o cauda equina") [N2, N3].
+Target rules (``text-rules.yaml`` of a service) find the concepts; the generic assertion
+component (``assertion.py``: note sentences, sections, ConText, templated answers) says for
+each one whether it is negated ("denies bladder problems"), historical ("history of breast
+cancer", a PMH section), hypothetical ("return if weakness develops"), someone else's ("mother
+had MS") or possible ("r/o cauda equina") [N2, N3]. Onset and course cues ("sudden", "over 3
+days") are assessed the same way, so "no abrupt change" is a negated "abrupt".
+
 The pipeline is built once (no model weights: ``spacy.blank`` with the medspaCy tokenizer)
 and results are cached by text, because the same reason texts recur across calls.
 """
@@ -10,43 +14,62 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import spacy
-from medspacy.context import ConTextRule
-from medspacy.custom_tokenizer import create_medspacy_tokenizer
-from medspacy.target_matcher import TargetRule
+from medspacy.common.util import prune_overlapping_matches
+from medspacy.target_matcher import TargetMatcher, TargetRule
 
-#: Sentence ends for the sentencizer. "?" is left out on purpose: clinicians write
-#: "?cauda equina" to mean "possible", which ConText handles as a modifier.
-_SENTENCE_ENDS = [".", "!", ";", "\n", "\n\n"]
-_CONTEXT_CATEGORIES = ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL",
-                       "FAMILY", "TERMINATE", "PSEUDO")
-_DIRECTIONS = ("FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO")
+from .assertion import Assertion, AssertionEngine, Experiencer, Note
+
 _NO_CONCEPT = "\u0000no-concept"
 
 
 @dataclass(frozen=True)
 class Mention:
-    """One concept found in a text, with its exact span and ConText status."""
+    """One concept found in a text, with its exact span and what the text asserts about it."""
 
     concept: str
     text: str
     start: int
     end: int
     sentence: str
-    negated: bool = False
-    historical: bool = False
-    hypothetical: bool = False
-    family: bool = False
-    possible: bool = False
+    assertion: Assertion = field(default_factory=Assertion)
+
+    @property
+    def negated(self) -> bool:
+        return self.assertion.negated
+
+    @property
+    def historical(self) -> bool:
+        return self.assertion.historical
+
+    @property
+    def hypothetical(self) -> bool:
+        return self.assertion.hypothetical
+
+    @property
+    def possible(self) -> bool:
+        return self.assertion.possible
+
+    @property
+    def experiencer(self) -> Experiencer:
+        return self.assertion.experiencer
+
+    @property
+    def family(self) -> bool:
+        """Someone other than the patient is the experiencer (kept for the older name)."""
+        return self.assertion.experiencer != "patient"
+
+    @property
+    def section(self) -> str | None:
+        return self.assertion.section
 
     @property
     def is_present(self) -> bool:
-        """Counts as the patient's: not negated, not hypothetical, not a family member's."""
-        return not (self.negated or self.hypothetical or self.family)
+        """Counts as the patient's: not negated, not hypothetical, not someone else's."""
+        return self.assertion.is_asserted
 
 
 @dataclass(frozen=True)
@@ -60,62 +83,68 @@ class TargetSpec:
 
 
 class TextEngine:
-    """Builds the medspaCy pipeline once; ``analyze(text)`` is cached by text."""
+    """Finds the concepts of ``targets`` and asks ``assertions`` about each; ``analyze(text)``
+    is cached by text."""
 
-    def __init__(self, targets: Sequence[TargetSpec], context_rules: Sequence[ConTextRule],
+    def __init__(self, targets: Sequence[TargetSpec], assertions: AssertionEngine,
                  attributes: frozenset[str] = frozenset(), cache_size: int = 4096) -> None:
         # Onset/course cues ("over 3 days", "worse every day") often overlap the weakness
-        # phrase itself, and spaCy entities cannot overlap, so they are found by a plain
-        # regex pass; the caller keeps them only beside an unnegated anchor mention.
+        # phrase itself, and target matches are pruned to non-overlapping ones, so they are
+        # found by a plain regex pass; the assertion component takes overlapping spans.
         self._attributes = [(t.concept, re.compile(p, re.IGNORECASE)) for t in targets
                             if t.concept in attributes for p in t.patterns if isinstance(p, str)]
         targets = [t for t in targets if t.concept not in attributes]
         self._targets = {t.concept: t for t in targets}
-        nlp = spacy.blank("en")
-        nlp.tokenizer = create_medspacy_tokenizer(nlp)
-        nlp.add_pipe("sentencizer", config={"punct_chars": _SENTENCE_ENDS})
-        matcher: Any = nlp.add_pipe("medspacy_target_matcher")
+        self._assertions = assertions
+        # Regex rules run here, on the text read once: medspaCy's RegexMatcher rebuilds the
+        # Doc's text for every pattern, which costs ~100 ms on a 3 KB note. Token patterns
+        # go to medspaCy's TargetMatcher.
+        self._regexes = [(spec.concept, re.compile(p, re.IGNORECASE)) for spec in targets
+                         for p in spec.patterns if isinstance(p, str)]
+        matcher = TargetMatcher(assertions.nlp, result_type=None)
         rules = [TargetRule(literal=spec.concept, category=spec.concept, pattern=pattern)
-                 for spec in targets for pattern in spec.patterns]
-        if not any(isinstance(rule.pattern, list) for rule in rules):
-            # spaCy warns about an empty token Matcher on every call; a rule set of only
-            # regular expressions gets one token rule that cannot match (no concept has it).
+                 for spec in targets for pattern in spec.patterns if not isinstance(pattern, str)]
+        if not rules:  # a regex-only rule set: one token rule no concept has, so spaCy does not warn
             rules.append(TargetRule(literal="", category=_NO_CONCEPT, pattern=[{"TEXT": _NO_CONCEPT}]))
         matcher.add(rules)
-        context: Any = nlp.add_pipe("medspacy_context", config={"rules": None, "prune_on_target_overlap": True})
-        context.add(list(context_rules))
-        self._nlp = nlp
+        self._matcher = matcher
         self.analyze = lru_cache(maxsize=cache_size)(self._analyze)
 
     def _analyze(self, text: str) -> tuple[Mention, ...]:
         if not text or not text.strip():
             return ()
-        doc = self._nlp(text)
-        mentions: list[Mention] = []
-        for ent in doc.ents:
-            spec = self._targets.get(ent.label_)
-            if spec is None or (spec.exclude is not None and spec.exclude.search(text)):
+        note = self._assertions.make_note(text)
+        found: list[tuple[str, int, int]] = []
+        for concept, first, last in self._target_matches(note):
+            spec = self._targets[concept]
+            if spec.exclude is not None and spec.exclude.search(text):
                 continue
-            mention = Mention(
-                concept=spec.concept, text=ent.text, start=ent.start_char, end=ent.end_char,
-                sentence=ent.sent.text.strip(), negated=bool(ent._.is_negated),
-                historical=bool(ent._.is_historical), hypothetical=bool(ent._.is_hypothetical),
-                family=bool(ent._.is_family), possible=bool(ent._.is_uncertain))
-            mentions.append(mention)
-            for implied, when in spec.implies:
-                if when.search(ent.text):
-                    mentions.append(_replace_concept(mention, implied))
+            start, end = note.to_text(note.doc[first].idx, note.doc[last - 1].idx + len(note.doc[last - 1]))
+            found.append((spec.concept, start, end))
+            found.extend((implied, start, end) for implied, when in spec.implies if when.search(text[start:end]))
         for concept, pattern in self._attributes:
-            for match in pattern.finditer(text):
-                mentions.append(Mention(concept=concept, text=match.group(0), start=match.start(),
-                                        end=match.end(), sentence=text))
-        return tuple(mentions)
+            found.extend((concept, m.start(), m.end()) for m in pattern.finditer(text) if m.end() > m.start())
+        assertions = self._assertions.assess_note(note, [(start, end) for _, start, end in found])
+        return tuple(Mention(concept=concept, text=text[start:end], start=start, end=end,
+                             sentence=text[a.sentence[0]:a.sentence[1]].strip(), assertion=a)
+                     for (concept, start, end), a in zip(found, assertions, strict=True))
 
 
-def _replace_concept(mention: Mention, concept: str) -> Mention:
-    return Mention(concept=concept, text=mention.text, start=mention.start, end=mention.end,
-                   sentence=mention.sentence, negated=mention.negated, historical=mention.historical,
-                   hypothetical=mention.hypothetical, family=mention.family, possible=mention.possible)
+    def _target_matches(self, note: Note) -> list[tuple[str, int, int]]:
+        """(concept, first token, end token) of every target match, overlapping ones pruned to
+        the longest (as medspaCy's TargetMatcher prunes)."""
+        labels: list[str] = []
+        matches: list[tuple[int, int, int]] = []
+        for concept, pattern in self._regexes:
+            for found in pattern.finditer(note.analysed):
+                span = note.token_span(found.start(), found.end())
+                if span is not None:
+                    matches.append((len(labels), span.start, span.end))
+                    labels.append(concept)
+        for ent in self._matcher(note.doc):
+            matches.append((len(labels), ent.start, ent.end))
+            labels.append(ent.label_)
+        return [(labels[i], start, end) for i, start, end in prune_overlapping_matches(matches)]
 
 
 def parse_targets(raw: Mapping[str, Any], concepts: set[str]) -> list[TargetSpec]:
@@ -141,31 +170,6 @@ def parse_targets(raw: Mapping[str, Any], concepts: set[str]) -> list[TargetSpec
             implies.append((item["concept"], _compile(item["when"], where)))
         specs.append(TargetSpec(concept, tuple(rule["patterns"]), exclude, tuple(implies)))
     return specs
-
-
-def parse_context_rules(raw: Sequence[Mapping[str, Any]]) -> list[ConTextRule]:
-    """context-rules.yaml ``rules:`` -> ConTextRule objects (family member x verb phrases expanded)."""
-    rules: list[ConTextRule] = []
-    for i, row in enumerate(raw):
-        where = f"context-rules.yaml: rules[{i}]"
-        category, direction = row.get("category"), row.get("direction")
-        if category not in _CONTEXT_CATEGORIES or direction not in _DIRECTIONS:
-            raise ValueError(f"{where}: bad category {category!r} or direction {direction!r}")
-        if row.get("pattern") is not None:  # one spaCy token pattern, named by `literal`
-            pattern = row["pattern"]
-            if not isinstance(pattern, list) or not all(isinstance(t, dict) for t in pattern):
-                raise ValueError(f"{where}: pattern must be a list of token mappings")
-            rules.append(ConTextRule(literal=str(row.get("literal", "pattern")), category=category,
-                                     direction=direction, pattern=pattern))
-            continue
-        literals = list(row.get("literals") or [])
-        for member in row.get("members") or []:
-            for verb in row.get("verbs") or []:
-                literals.append(f"{member}{verb}" if verb.startswith("'") else f"{member} {verb}")
-        if not literals or not all(isinstance(lit, str) for lit in literals):
-            raise ValueError(f"{where}: literals must be non-empty strings (quote YAML words such as \"no\")")
-        rules.extend(ConTextRule(literal=str(lit), category=category, direction=direction) for lit in literals)
-    return rules
 
 
 def _compile(pattern: Any, where: str) -> re.Pattern[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cds_service.clinical.assertion import LANGUAGE_FILES
 from cds_service.clinical.knowledge import Knowledge, load_knowledge, load_knowledge_from
 from cds_service.errors import ConfigurationError
 from cds_service.resources import language_root, service_root
@@ -24,8 +25,8 @@ def knowledge() -> Knowledge:
 def copy(tmp_path: Path) -> Path:
     folder = tmp_path / "knowledge"
     shutil.copytree(str(service_root("leg_weakness") / "knowledge"), folder)
-    shutil.copy(str(language_root() / "context-rules.yaml"), folder / "context-rules.yaml")
-    shutil.copy(str(language_root() / "sources.yaml"), folder / "language-sources.yaml")
+    for name in LANGUAGE_FILES:
+        shutil.copy(str(language_root() / name), folder / name)
     return folder
 
 

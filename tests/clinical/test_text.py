@@ -77,3 +77,43 @@ def test_mentions_quote_the_exact_span(knowledge: Knowledge) -> None:
 
 def test_analysis_is_cached(knowledge: Knowledge) -> None:
     assert knowledge.text.analyze("weak legs") is knowledge.text.analyze("weak legs")
+
+
+@pytest.mark.parametrize("text,absent", [
+    ("both legs slowly weaker over weeks, no abrupt change", "sudden-onset"),
+    ("onset was not abrupt: legs slowly weaker", "sudden-onset"),
+    ("onset was not abrupt. legs slowly weaker", "sudden-onset"),
+])
+def test_onset_cues_get_assertions(knowledge: Knowledge, text: str, absent: str) -> None:
+    assert "leg-weakness" in present(knowledge, text)
+    assert absent not in present(knowledge, text)
+    assert any(m.concept == absent and m.negated for m in knowledge.text.analyze(text))
+
+
+@pytest.mark.parametrize("text,concept", [
+    ("Weakness in legs: N", "leg-weakness"),
+    ("Urinary incontinence: denies", "bladder-dysfunction"),
+    ("Fever - no", "fever"),
+    ("saddle anaesthesia (-)", "saddle-anaesthesia"),
+    ("Leg weakness: Y/N", "leg-weakness"),
+    ("Return precautions: worsening leg weakness", "leg-weakness"),
+    ("FH: mother with multiple sclerosis", "multiple-sclerosis"),
+])
+def test_templates_sections_and_experiencer_reach_mentions(knowledge: Knowledge, text: str, concept: str) -> None:
+    mentions = [m for m in knowledge.text.analyze(text) if m.concept == concept]
+    assert mentions and not any(m.is_present for m in mentions)
+
+
+def test_an_informant_report_stays_the_patients(knowledge: Knowledge) -> None:
+    assert "leg-weakness" in present(knowledge, "husband says her legs give out on the stairs")
+
+
+def test_mentions_carry_section_and_boundaries(knowledge: Knowledge) -> None:
+    text = "CC: back pain\nPMH: breast cancer 2015\nHPI: sudden weakness in the left leg, then numbness"
+    by_concept = {m.concept: m for m in knowledge.text.analyze(text)}
+    cancer, weakness = by_concept["cancer"], by_concept["leg-weakness"]
+    assert cancer.section == "past_medical_history" and cancer.historical
+    assert weakness.section == "history_of_present_illness" and weakness.is_present and not weakness.historical
+    start, end = weakness.assertion.clause
+    assert text[start:end] == "sudden weakness in the left leg"
+    assert weakness.sentence == "sudden weakness in the left leg, then numbness"

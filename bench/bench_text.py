@@ -1,0 +1,55 @@
+"""Text analysis latency: a whole 3 KB note and a one-line reason, cold and warm.
+
+"Cold" is the first analysis of a text the cache has not seen (the pipeline itself is already
+built, as it is after start-up); each cold run appends a unique line so that the cache cannot
+answer. "Warm" is the same text again (the lru_cache by text). Usage:
+
+    python bench/bench_text.py [--runs 50]
+
+The note is tests/clinical/note-3kb.txt (a synthetic ED note with CC, HPI, PMH, PSH, meds,
+allergies, FH, SH, templated ROS, exam, assessment, plan and return precautions).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from cds_service.clinical.knowledge import load_knowledge
+
+NOTE = Path(__file__).resolve().parents[1] / "tests" / "clinical" / "note-3kb.txt"
+REASON = "both legs weak since yesterday, no fever, cannot pass urine"
+
+
+def timed(fn: object, *args: object) -> float:
+    started = time.perf_counter()
+    fn(*args)  # type: ignore[operator]
+    return (time.perf_counter() - started) * 1000
+
+
+def report(name: str, samples: list[float]) -> None:
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+    print(f"{name:<28} min {samples[0]:7.2f} ms   median {statistics.median(samples):7.2f} ms   "
+          f"p95 {p95:7.2f} ms   max {samples[-1]:7.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50)
+    runs = parser.parse_args().runs
+    started = time.perf_counter()
+    knowledge = load_knowledge()
+    print(f"load_knowledge (pipeline built once): {(time.perf_counter() - started) * 1000:.0f} ms")
+    analyze = knowledge.text.analyze
+    note = NOTE.read_text(encoding="utf-8")
+    print(f"note: {len(note.encode())} bytes, {len(analyze(note))} mentions")
+    report("note, cold", [timed(analyze, f"{note}\nRef {i}.") for i in range(runs)])
+    report("note, warm (cached)", [timed(analyze, note) for _ in range(runs)])
+    report("reason text, cold", [timed(analyze, f"{REASON} ({i})") for i in range(runs)])
+    report("reason text, warm (cached)", [timed(analyze, REASON) for _ in range(runs)])
+
+
+if __name__ == "__main__":
+    main()

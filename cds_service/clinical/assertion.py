@@ -1,0 +1,265 @@
+"""The assertion component: given a text and the character spans of concepts in it, say for each
+span whether it is negated, possible, historical or hypothetical, and whose it is.
+
+It knows nothing of legs (or of any concept): the caller finds the spans. The pipeline is
+medspaCy used as designed [N2, MEDSPACY]:
+
+1. tokenizer: medspaCy's clinical tokenizer on ``spacy.blank("en")`` (no model weights);
+2. sentences: ``sentences.NoteSentencizer`` (note layout: lines, bullets, "Key: value");
+3. sections: medspaCy's Sectionizer with ``sections.yaml`` (PMH historical, FH other, ...);
+4. ConText: medspaCy's ConText with ``context-rules.yaml`` over a span group of the targets;
+5. templated answers: ``templates.py`` ("Weakness: N", "(+) back pain").
+
+Precedence, most local first: a templated answer decides negation (and an unfilled template
+makes the span not particular); then ConText; then the section's defaults, which only add
+(a negated condition under "PMH:" stays negated, and becomes historical too).
+
+All rules are data in ``clinical/language/`` and are checked when the engine is built: a bad
+file raises ``ConfigurationError`` at start-up, never on a request.
+"""
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+import spacy
+import yaml
+from medspacy.custom_tokenizer import create_medspacy_tokenizer
+from spacy.tokens import Doc, Span
+
+from ..errors import ConfigurationError
+from ..resources import language_root, load_data
+from .modifiers import ASSERTING, SPAN_GROUP, TERMINATE_PREFIX, build_context, parse_modifier_rules
+from .provenance import parse_language_sources
+from .sections import SectionDefaults, build_sectionizer, parse_sections
+from .sentences import NoteFormat, NoteSentencizer, clause_bounds, parse_note_format
+from .templates import Answer, TemplateRules, parse_templates
+
+Experiencer = Literal["patient", "other"]
+LANGUAGE_FILES = ("language-sources.yaml", "context-rules.yaml", "sections.yaml", "note-format.yaml", "templates.yaml")
+_NO_SECTION = SectionDefaults()
+#: runs of spaces and tabs: spaCy makes each extra space a token, which splits "negative  for"
+_BLANKS = re.compile(r"[ \t\u00a0]{2,}|[\t\u00a0]")
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A modifier that governs a span: its ConText category and the words that triggered it."""
+
+    category: str
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Assertion:
+    """What the text says about one span. Offsets are characters of the analysed text."""
+
+    negated: bool = False
+    possible: bool = False
+    historical: bool = False
+    hypothetical: bool = False
+    experiencer: Experiencer = "patient"
+    #: the section category the span is in ("past_medical_history"), None outside any section
+    section: str | None = None
+    #: the sentence and the clause (between commas, "but", "then", ...) holding the span
+    sentence: tuple[int, int] = (0, 0)
+    clause: tuple[int, int] = (0, 0)
+    #: the templated answer that decided the span ("Weakness: N" -> "no"), if any
+    answer: Answer | None = None
+    cues: tuple[Cue, ...] = field(default=(), compare=False)
+
+    @property
+    def is_asserted(self) -> bool:
+        """The patient has it now or had it: not negated, not hypothetical, not someone else's."""
+        return not (self.negated or self.hypothetical or self.experiencer != "patient")
+
+
+@dataclass(frozen=True)
+class Note:
+    """A text ready for assessment: its Doc (over the text with runs of blanks collapsed to one
+    space) and the map back to the caller's character offsets."""
+
+    text: str
+    doc: Doc
+    #: ``doc.text`` (spaCy rebuilds it on every access)
+    analysed: str
+    #: origin[i] is the offset in ``text`` of character i of ``doc.text``; None if identical
+    origin: tuple[int, ...] | None = None
+    #: the start offset of every token of ``doc`` (for span lookups by character)
+    starts: tuple[int, ...] = ()
+
+    def token_span(self, start: int, end: int) -> Span | None:
+        """The tokens covering characters [start, end) of ``doc.text``, or None if empty."""
+        if not 0 <= start < end <= len(self.analysed):
+            return None
+        first = bisect_right(self.starts, start) - 1
+        last = bisect_left(self.starts, end)
+        return Span(self.doc, max(first, 0), last, label="TARGET") if last > first else None
+
+    def to_text(self, start: int, end: int) -> tuple[int, int]:
+        """A span of ``doc.text`` as offsets in ``text``."""
+        if self.origin is None:
+            return start, end
+        return self.origin[start], (self.origin[end - 1] + 1 if end > start else self.origin[start])
+
+    def to_doc(self, offset: int) -> int:
+        """An offset in ``text`` as an offset in ``doc.text``."""
+        return offset if self.origin is None else bisect_left(self.origin, offset)
+
+
+def _collapse_blanks(text: str) -> tuple[str, tuple[int, ...] | None]:
+    if _BLANKS.search(text) is None:
+        return text, None
+    pieces: list[str] = []
+    origin: list[int] = []
+    last = 0
+    for match in _BLANKS.finditer(text):
+        pieces.append(text[last:match.start()])
+        origin.extend(range(last, match.start()))
+        pieces.append(" ")
+        origin.append(match.start())
+        last = match.end()
+    pieces.append(text[last:])
+    origin.extend(range(last, len(text) + 1))
+    return "".join(pieces), tuple(origin)
+
+
+class AssertionEngine:
+    """Built once from the language rules; ``assess(text, spans)`` per text."""
+
+    def __init__(self, note_format: NoteFormat, sentencizer: NoteSentencizer, nlp: Any, sectionizer: Any,
+                 context: Any, defaults: dict[str, SectionDefaults], templates: TemplateRules) -> None:
+        self._format = note_format
+        self._sentencizer = sentencizer
+        self._sectionizer = sectionizer
+        self._context = context
+        self._defaults = defaults
+        self._templates = templates
+        self.nlp = nlp
+
+    def make_note(self, text: str) -> Note:
+        """Tokenize ``text`` and set its sentences and sections (no targets yet)."""
+        collapsed, origin = _collapse_blanks(text)
+        doc = self.nlp.make_doc(collapsed)
+        self._sectionizer(self._sentencizer(doc))
+        return Note(text, doc, collapsed, origin, tuple(t.idx for t in doc))
+
+    def assess(self, text: str, spans: Sequence[tuple[int, int]]) -> tuple[Assertion, ...]:
+        """One Assertion per character span ``(start, end)`` of ``text``, in order.
+
+        A span that does not fall on token boundaries is widened to whole tokens.
+        """
+        return self.assess_note(self.make_note(text), spans)
+
+    def assess_note(self, note: Note, spans: Sequence[tuple[int, int]]) -> tuple[Assertion, ...]:
+        """``assess`` on a Note from ``make_note``; spans are offsets of ``note.text``."""
+        doc = note.doc
+        targets = [note.token_span(note.to_doc(start), note.to_doc(end)) for start, end in spans]
+        doc.spans[SPAN_GROUP] = [t for t in targets if t is not None]
+        self._context(doc)
+        return tuple(_EMPTY if t is None else self._assertion(note, t) for t in targets)
+
+    def _assertion(self, note: Note, target: Span) -> Assertion:
+        doc = note.doc
+        found: dict[str, bool] = dict.fromkeys(ASSERTING, False)
+        cues = []
+        for modifier in target._.modifiers:
+            found[modifier.category] = True
+            start, end = modifier.modifier_span
+            where = note.to_text(doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))
+            cues.append(Cue(modifier.category, note.text[where[0]:where[1]], *where))
+        negated = found["NEGATED_EXISTENCE"] and not found["EXCEPTION"]
+        sentence = target.sent
+        answer = self._templates.answer(note.analysed, target.start_char, target.end_char,
+                                        sentence.start_char, sentence.end_char)
+        if answer is not None:
+            negated = answer == "no"
+        section = target[0]._.section
+        category = section.category if section is not None else None
+        defaults = self._defaults.get(category, _NO_SECTION) if category else _NO_SECTION
+        ended = _ended_categories(doc, section.body_start, target.start) if defaults != _NO_SECTION else set()
+        lo, hi = clause_bounds(sentence, target.start, target.end, self._format.clause_breaks)
+        return Assertion(
+            negated=negated, possible=found["POSSIBLE_EXISTENCE"],
+            historical=found["HISTORICAL"] or (defaults.historical and "HISTORICAL" not in ended),
+            hypothetical=found["HYPOTHETICAL"] or (defaults.hypothetical and "HYPOTHETICAL" not in ended)
+            or answer == "blank",
+            experiencer="other" if found["FAMILY"] or (defaults.experiencer == "other" and "FAMILY" not in ended)
+            else "patient",
+            section=category, sentence=note.to_text(*_trimmed(sentence)),
+            clause=note.to_text(doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])), answer=answer, cues=tuple(cues))
+
+
+_EMPTY = Assertion()
+
+
+def _trimmed(span: Span) -> tuple[int, int]:
+    """Character offsets of ``span`` without its leading and trailing whitespace tokens."""
+    words = [t for t in span if not t.is_space]
+    if not words:
+        return span.start_char, span.start_char
+    return words[0].idx, words[-1].idx + len(words[-1])
+
+
+def _ended_categories(doc: Doc, start: int, end: int) -> set[str]:
+    """The categories whose per-category terminations [CONTEXT] occur in tokens [start, end):
+    a section's default yields to them, as a trigger's scope does ("PMH: lung cancer 2021.
+    Presents with leg weakness": the weakness is today's)."""
+    ended: set[str] = set()
+    graph = doc._.context_graph
+    for modifier in graph.modifiers if graph is not None else ():
+        if modifier.category.startswith(TERMINATE_PREFIX) and start <= modifier.modifier_span[0] < end:
+            ended.update(modifier.category[len(TERMINATE_PREFIX):].split("+"))
+    return ended
+
+
+@cache
+def load_assertion_engine() -> AssertionEngine:
+    """The packaged engine (``clinical/language/``), built and checked once per process.
+
+    Raises:
+        ConfigurationError: see ``load_assertion_engine_from``.
+    """
+    return load_assertion_engine_from(language_root())
+
+
+def load_assertion_engine_from(folder: Any) -> AssertionEngine:
+    """Build the engine from the language files in ``folder`` (a Traversable or Path).
+
+    Raises:
+        ConfigurationError: a file is missing or malformed, or a rule has neither a known
+            source nor a rationale.
+    """
+    try:
+        return _build(folder)
+    except (ValueError, KeyError, TypeError, OSError, AttributeError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"clinical language rules are invalid: {exc}") from None
+
+
+def _build(folder: Any) -> AssertionEngine:
+    sources = parse_language_sources(load_data(folder, "language-sources.yaml"))
+    note_format = parse_note_format(_mapping(load_data(folder, "note-format.yaml"), "note-format.yaml"))
+    for sid in load_data(folder, "note-format.yaml")["sources"]:
+        if sid not in sources:
+            raise ValueError(f"note-format.yaml: unknown source {sid!r}")
+    sections = parse_sections(_mapping(load_data(folder, "sections.yaml"), "sections.yaml"), set(sources))
+    templates = parse_templates(_mapping(load_data(folder, "templates.yaml"), "templates.yaml"), sources)
+    modifiers = parse_modifier_rules(_mapping(load_data(folder, "context-rules.yaml"), "context-rules.yaml"),
+                                     sources, note_format.scope_breaks, note_format.list_announcers,
+                                     note_format.clause_breaks)
+    nlp = spacy.blank("en")
+    nlp.tokenizer = create_medspacy_tokenizer(nlp)
+    return AssertionEngine(note_format, NoteSentencizer(note_format), nlp, build_sectionizer(nlp, sections),
+                           build_context(nlp, modifiers), dict(sections.defaults), templates)
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a mapping")
+    return value

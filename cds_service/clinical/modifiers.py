@@ -1,0 +1,213 @@
+"""ConText modifier rules from data, and the ConText component that applies them [N2].
+
+``context-rules.yaml`` holds medspaCy ConTextRules (category, direction, literal or token
+pattern, optional ``max_scope`` / ``max_targets``). Two things are added to medspaCy's model,
+both from data:
+
+- **per-category terminations** (``ends: [HISTORICAL]``): ConText's feature-specific CONJ
+  lists [CONTEXT] ("presents" ends a history scope, not a negation). medspaCy expresses this
+  with ``terminated_by``; such rows become PSEUDO modifiers of a ``TERMINATE:<categories>``
+  category that the named categories are terminated by (``TERMINATE:HISTORICAL``);
+- **scope breaks**: a modifier's scope does not run across a colon (or an en dash, "=")
+  with text between the trigger and it ("onset was not abrupt: legs slowly weaker"), but does
+  when the colon directly follows the trigger ("Denies: fever, chills") or directly precedes
+  it ("Fever: no"). medspaCy's ``on_modifies`` hook applies it to every rule.
+
+EXCEPTION modifiers ("other than in", "except when") also terminate every scope, and cancel
+the negation of the one condition before them (see ``assertion.py``).
+
+One change to medspaCy's matching order (``TargetAwareConText``): trigger words inside a
+condition's own words are dropped *before* overlapping triggers are pruned to the longest.
+medspaCy prunes first, so in "no change in vision" the pseudo-trigger "no change" wins over
+"no", is then dropped for overlapping the condition "change in vision", and the condition
+loses its negation.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from medspacy.common.medspacy_matcher import MedspacyMatcher
+from medspacy.common.util import prune_overlapping_matches
+from medspacy.context import ConText, ConTextGraph, ConTextModifier, ConTextRule
+from spacy.language import Language
+from spacy.tokens import Doc, Span, Token
+
+from .provenance import check_provenance
+from .sentences import is_break
+
+CATEGORIES = ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "FAMILY", "EXCEPTION",
+              "TERMINATE", "PSEUDO")
+#: categories that modify a target (the others only shape scopes)
+ASSERTING = ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "FAMILY", "EXCEPTION")
+DIRECTIONS = ("FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO")
+_KEYS = {"category", "direction", "literal", "literals", "pattern", "members", "verbs", "ends", "max_scope",
+         "max_targets", "source", "sources", "rationale"}
+SPAN_GROUP = "assertion_targets"
+#: category of the PSEUDO modifiers that end the scopes of the categories after it, "+"-joined
+TERMINATE_PREFIX = "TERMINATE:"
+
+
+@dataclass(frozen=True)
+class ModifierRules:
+    """The parsed ``context-rules.yaml``."""
+
+    rules: tuple[ConTextRule, ...]
+    #: category -> the TERMINATE_* categories that end its scope
+    terminating_types: Mapping[str, tuple[str, ...]]
+
+
+def parse_modifier_rules(raw: Mapping[str, Any], sources: Mapping[str, str], scope_breaks: frozenset[str],
+                         announcers: frozenset[str] = frozenset(),
+                         clause_breaks: frozenset[str] = frozenset()) -> ModifierRules:
+    """``context-rules.yaml`` -> ModifierRules; ``ValueError`` names the bad row.
+
+    A literal may appear only once (medspaCy keeps one of two identical matches at random),
+    except in per-category TERMINATE rows, whose ``ends`` are merged.
+    """
+    rows = raw.get("rules")
+    if not isinstance(rows, list) or not rows:
+        raise ValueError("context-rules.yaml: needs a non-empty rules list")
+    check = _scope_check(scope_breaks, announcers)
+    # An exception restricts the condition of its own clause ("no fever, no weakness other
+    # than in the left leg" leaves the fever negated).
+    within_clause = _scope_check(scope_breaks | clause_breaks, announcers)
+    rules: list[ConTextRule] = []
+    ends_by_literal: dict[str, set[str]] = {}
+    seen: dict[str, str] = {}
+    for i, row in enumerate(rows):
+        where = f"context-rules.yaml: rules[{i}]"
+        category, direction = _check_row(row, sources, where)
+        ends = row.get("ends")
+        if ends is not None:
+            for literal in _literals(row, where):
+                ends_by_literal.setdefault(literal.lower(), set()).update(ends)
+            continue
+        for literal in ([] if row.get("pattern") is not None else _literals(row, where)):
+            key = literal.lower()
+            if key in seen:
+                raise ValueError(f"{where}: literal {literal!r} already appears in {seen[key]}")
+            seen[key] = where
+        for rule in _rules_of(row, category, direction, where):
+            if direction not in ("TERMINATE", "PSEUDO"):
+                rule.on_modifies = within_clause if category == "EXCEPTION" else check
+            rules.append(rule)
+    terminating: dict[str, list[str]] = {}
+    grouped: dict[tuple[str, ...], list[str]] = {}
+    for literal, ends in ends_by_literal.items():
+        if literal in seen:
+            raise ValueError(f"context-rules.yaml: {literal!r} is both a per-category termination and another rule")
+        grouped.setdefault(tuple(sorted(ends)), []).append(literal)
+    for ends_key, literals in grouped.items():
+        name = TERMINATE_PREFIX + "+".join(ends_key)
+        rules.extend(ConTextRule(literal=lit, category=name, direction="PSEUDO") for lit in sorted(literals))
+        for category in ends_key:
+            terminating.setdefault(category, []).append(name)
+    for category in ASSERTING:
+        terminating.setdefault(category, []).append("EXCEPTION")
+    return ModifierRules(tuple(rules), {k: tuple(v) for k, v in terminating.items()})
+
+
+class TargetAwareConText(ConText):  # type: ignore[misc]
+    """medspaCy's ConText, pruning trigger matches only after dropping those that overlap a
+    target (module docstring). Scopes, terminations and edges are medspaCy's own."""
+
+    def __init__(self, nlp: Language, **config: Any) -> None:
+        super().__init__(nlp, **config)
+        self._raw_matcher = MedspacyMatcher(nlp, name="assertion_modifiers", prune=False)
+
+    def add(self, rules: Any) -> None:
+        super().add(rules)  # applies terminating_types to each rule
+        self._raw_matcher.add(rules if isinstance(rules, list) else [rules])
+
+    def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
+        spans = list(doc.spans[self.span_group_name])
+        taken = [(t.start, t.end) for t in spans]
+        matches = [m for m in self._raw_matcher(doc)
+                   if not any(m[1] < end and start < m[2] for start, end in taken)]
+        graph = ConTextGraph(prune_on_modifier_overlap=False)
+        graph.targets = spans
+        graph.modifiers = [ConTextModifier(self._raw_matcher.rule_map[self.nlp.vocab[match_id].text], start, end, doc,
+                                           max_scope=self.max_scope)
+                           for match_id, start, end in prune_overlapping_matches(matches)]
+        graph.update_scopes()
+        graph.apply_modifiers()
+        for target, modifier in graph.edges:
+            target._.modifiers += (modifier,)
+        doc._.context_graph = graph
+        return doc
+
+
+def build_context(nlp: Language, rules: ModifierRules) -> TargetAwareConText:
+    """ConText over ``rules``, reading targets from a span group (so overlapping targets, such
+    as an onset word inside a weakness phrase, are all assessed)."""
+    context = TargetAwareConText(nlp, rules=None, input_span_type="group", span_group_name=SPAN_GROUP,
+                                 span_attrs=None, prune_on_modifier_overlap=False,
+                                 terminating_types={k: list(v) for k, v in rules.terminating_types.items()})
+    context.add(list(rules.rules))
+    return context
+
+
+def _check_row(row: Any, sources: Mapping[str, str], where: str) -> tuple[str, str]:
+    if not isinstance(row, Mapping):
+        raise ValueError(f"{where} must be a mapping")
+    unknown = set(row) - _KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    category, direction = row.get("category"), row.get("direction")
+    if category not in CATEGORIES or direction not in DIRECTIONS:
+        raise ValueError(f"{where}: bad category {category!r} or direction {direction!r}")
+    if (category == "TERMINATE") != (direction == "TERMINATE") or (category == "PSEUDO") != (direction == "PSEUDO"):
+        raise ValueError(f"{where}: TERMINATE and PSEUDO rows need the same category and direction")
+    ends = row.get("ends")
+    if ends is not None and (category != "TERMINATE" or not isinstance(ends, list) or not ends
+                             or not set(ends) <= set(ASSERTING)):
+        raise ValueError(f"{where}: ends is for TERMINATE rows and lists modifier categories")
+    for key in ("max_scope", "max_targets"):
+        value = row.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{where}: {key} must be a positive integer")
+    check_provenance(row, sources, where)
+    return str(category), str(direction)
+
+
+def _literals(row: Mapping[str, Any], where: str) -> list[str]:
+    """The phrases of a row: ``literals``, or ``literal`` (with a pattern), plus members x verbs."""
+    literals: list[Any] = list(row.get("literals") or [])
+    if row.get("literal") is not None:
+        literals.append(row["literal"])
+    for member in row.get("members") or []:
+        for verb in row.get("verbs") or []:
+            literals.append(f"{member}{verb}" if str(verb).startswith(("'", ",")) else f"{member} {verb}")
+    if not literals or not all(isinstance(lit, str) and lit.strip() for lit in literals):
+        raise ValueError(f"{where}: literals must be non-empty strings (quote YAML words such as \"no\")")
+    return [str(lit) for lit in literals]
+
+
+def _rules_of(row: Mapping[str, Any], category: str, direction: str, where: str) -> list[ConTextRule]:
+    extra = {k: row[k] for k in ("max_scope", "max_targets") if row.get(k) is not None}
+    pattern = row.get("pattern")
+    if pattern is not None:
+        if not isinstance(pattern, list) or not pattern or not all(isinstance(t, Mapping) for t in pattern):
+            raise ValueError(f"{where}: pattern must be a non-empty list of token mappings")
+        if not isinstance(row.get("literal"), str) or row.get("literals"):
+            raise ValueError(f"{where}: a pattern row names itself with one literal")
+        return [ConTextRule(literal=row["literal"], category=category, direction=direction,
+                            pattern=[dict(t) for t in pattern], **extra)]
+    return [ConTextRule(literal=lit, category=category, direction=direction, **extra)
+            for lit in _literals(row, where)]
+
+
+def _scope_check(breaks: frozenset[str], announcers: frozenset[str]) -> Callable[[Span, Span, Span], bool]:
+    """The ``on_modifies`` hook: no scope across a break with text on both sides of it."""
+    def modifies(target: Span, modifier: Span, _between: Span) -> bool:
+        doc = target.doc
+        if modifier.end <= target.start:
+            gap: Sequence[Token] = list(doc[modifier.end:target.start])[1:]
+        elif target.end <= modifier.start:
+            gap = list(doc[target.end:modifier.start])[:-1]
+        else:
+            return True
+        return not any(is_break(token, breaks, announcers) for token in gap)
+    return modifies

@@ -1,0 +1,134 @@
+"""Note sections: medspaCy's Sectionizer with header rules from data, and each section's defaults.
+
+A note's layout carries meaning that its sentences do not repeat: "HTN, DM" under "PMH:" is
+past history, "breast cancer" under "FH:" is a relative's, "weakness" under "Return
+precautions:" is advice [MEDSPACY_SECTIONS]. ``sections.yaml`` lists the header titles of
+each section category and the default assertion the category sets.
+
+A header counts only at the start of a line (or after a full stop) and when it ends with a
+colon or is alone on its line, so "allergies to penicillin" or "past history of" in running
+text do not open a section.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from medspacy.section_detection import Sectionizer, SectionRule
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from .provenance import check_provenance
+
+Experiencer = Literal["patient", "other"]
+#: the header starts a line, or follows a full stop, a semicolon (reason texts run inline) or
+#: another header's colon ("HPI: CHIEF COMPLAINT: ...")
+_HEADER_START = r"(?:[\n\r]+\s*|[.;:!]\s*)$"
+_HEADER_END = frozenset({":"})
+
+
+@dataclass(frozen=True)
+class SectionDefaults:
+    """What a section says about every condition in it unless the sentence says more."""
+
+    historical: bool = False
+    hypothetical: bool = False
+    experiencer: Experiencer = "patient"
+
+
+@dataclass(frozen=True)
+class SectionRules:
+    """The parsed ``sections.yaml``: header rules and the defaults of each category."""
+
+    rules: tuple[SectionRule, ...]
+    defaults: Mapping[str, SectionDefaults]
+
+
+def parse_sections(raw: Mapping[str, Any], sources: set[str]) -> SectionRules:
+    """``sections.yaml`` -> SectionRules; ``ValueError`` names the bad row."""
+    categories = raw.get("categories")
+    headers = raw.get("headers")
+    if not isinstance(categories, Mapping) or not categories or not isinstance(headers, list) or not headers:
+        raise ValueError("sections.yaml: needs a categories mapping and a headers list")
+    defaults = {str(name): _parse_defaults(str(name), row, sources) for name, row in categories.items()}
+    rules: list[SectionRule] = []
+    seen: dict[str, str] = {}
+    for i, row in enumerate(headers):
+        where = f"sections.yaml: headers[{i}]"
+        if not isinstance(row, Mapping) or row.get("category") not in defaults:
+            raise ValueError(f"{where}: category must be one of the categories")
+        check_provenance(row, sources, where)
+        if row.get("pattern") is not None:
+            pattern = row["pattern"]
+            if not isinstance(pattern, list) or not pattern or not all(isinstance(t, Mapping) for t in pattern) \
+                    or not isinstance(row.get("literal"), str):
+                raise ValueError(f"{where}: a pattern row needs a literal and a list of token mappings")
+            rules.append(SectionRule(literal=row["literal"], category=row["category"], pattern=list(pattern)))
+            continue
+        titles = row.get("titles")
+        if not isinstance(titles, list) or not titles or not all(isinstance(t, str) and t.strip() for t in titles):
+            raise ValueError(f"{where}: titles must be a non-empty list of strings")
+        for title in titles:
+            key = " ".join(title.lower().split())
+            if key in seen and seen[key] != row["category"]:
+                raise ValueError(f"{where}: title {title!r} is already a {seen[key]} header")
+            seen[key] = row["category"]
+            rules.append(SectionRule(literal=f"{title}:", category=row["category"]))
+            rules.append(SectionRule(literal=title, category=row["category"]))
+    return SectionRules(tuple(rules), defaults)
+
+
+def _parse_defaults(name: str, row: Any, sources: set[str]) -> SectionDefaults:
+    where = f"sections.yaml: categories.{name}"
+    if not isinstance(row, Mapping):
+        raise ValueError(f"{where} must be a mapping")
+    check_provenance(row, sources, where)
+    unknown = set(row) - {"historical", "hypothetical", "experiencer", "source", "rationale"}
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    for flag in ("historical", "hypothetical"):
+        if not isinstance(row.get(flag, False), bool):
+            raise ValueError(f"{where}: {flag} must be true or false")
+    experiencer = row.get("experiencer", "patient")
+    if experiencer not in ("patient", "other"):
+        raise ValueError(f"{where}: experiencer must be patient or other")
+    return SectionDefaults(bool(row.get("historical", False)), bool(row.get("hypothetical", False)), experiencer)
+
+
+class NoteSectionizer(Sectionizer):  # type: ignore[misc]
+    """medspaCy's Sectionizer, keeping only headers that look like headers (module docstring)."""
+
+    def filter_start_lines(self, doc: Doc, matches: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+        kept = []
+        for match in super().filter_start_lines(doc, matches):
+            _, start, end = match[:3]
+            last = doc[end - 1]
+            if last.text in _HEADER_END or end == len(doc) or "\n" in doc[end].text or "\r" in doc[end].text:
+                kept.append(match)
+        return kept
+
+
+    def __call__(self, doc: Doc) -> Doc:
+        """medspaCy's sections, except that a header written inline, after a full stop in the
+        middle of a line ("Weak legs 3 days. PMH: DM. No fever."), governs only its sentence."""
+        super().__call__(doc)
+        for section in doc._.sections:
+            start = section.title_start
+            if section.category is None or start == 0 or "\n" in doc[start - 1].text or "\r" in doc[start - 1].text:
+                continue
+            if section.body_start >= len(doc):
+                continue
+            enclosing = doc[start - 1]._.section
+            for token in doc[doc[section.body_start].sent.end:section.body_end]:
+                token._.section = enclosing
+        return doc
+
+
+def build_sectionizer(nlp: Language, rules: SectionRules) -> NoteSectionizer:
+    """A Sectionizer over ``rules`` that only sets ``Token._.section`` (defaults are applied by
+    the assertion engine, which combines them with ConText)."""
+    sectionizer = NoteSectionizer(nlp, rules=None, span_attrs=None, require_start_line=True,
+                                  newline_pattern=_HEADER_START, apply_sentence_boundary=True)
+    sectionizer.add(list(rules.rules))
+    return sectionizer

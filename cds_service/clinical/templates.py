@@ -1,0 +1,101 @@
+"""Templated answers: "Weakness: N", "Fever - no", "(+) back pain", "saddle anaesthesia (-)".
+
+Checklist and review-of-systems lines answer a question about a condition rather than state
+it; ConText, which looks for trigger words, reads "Weakness: N" as an affirmed weakness. The
+answer belongs to the condition it follows after a separator (colon, dash, "="), or to the
+condition a sign or check box stands next to; it is one "cell" of the line, bounded by
+commas, semicolons and line breaks. ``templates.yaml`` holds the vocabulary.
+
+An answer decides the assertion: "yes" affirms, "no" negates, and an unfilled template
+("Y/N", "[ ]") asserts nothing (the condition is not particular, never present).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .provenance import check_provenance
+
+Answer = Literal["yes", "no", "blank"]
+_ANSWERS: tuple[Answer, ...] = ("yes", "no", "blank")
+#: characters that end a cell (one question and its answer)
+_CELL_END = r"(?=\s*(?:$|[,;.\n\r|]|\s\s|(?-i:\s+[A-Z(\[])))"
+
+
+@dataclass(frozen=True)
+class TemplateRules:
+    """Compiled answer patterns (see the module docstring)."""
+
+    after_separator: re.Pattern[str]
+    marker_after: re.Pattern[str]
+    marker_before: re.Pattern[str]
+    answers: Mapping[str, Answer]
+
+    def answer(self, text: str, start: int, end: int, cell_start: int, cell_end: int) -> Answer | None:
+        """The templated answer for the condition at ``text[start:end]``, looking no further
+        than ``[cell_start, cell_end)`` (its sentence), or None."""
+        after = text[end:cell_end]
+        before = text[cell_start:start]
+        found = self.after_separator.match(after) or self.marker_after.match(after)
+        prefix = self.marker_before.search(before)
+        if prefix is not None and (found is None or _starts_cell(before, prefix.start())):
+            return self.answers[prefix.group("answer").lower()]
+        if found is not None:
+            return self.answers[found.group("answer").lower()]
+        return None
+
+
+def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> TemplateRules:
+    """``templates.yaml`` -> TemplateRules; ``ValueError`` names the bad key."""
+    check_provenance(raw, sources, "templates.yaml")
+    separators = _strings(raw.get("separators"), "separators")
+    width = raw.get("max_question_chars")
+    if not isinstance(width, int) or isinstance(width, bool) or not 0 < width <= 200:
+        raise ValueError("templates.yaml: max_question_chars must be an integer from 1 to 200")
+    answers = _vocabulary(raw.get("answers"), "answers")
+    markers = _vocabulary(raw.get("markers"), "markers")
+    if not set(markers) <= set(answers) or any(markers[m] != answers[m] for m in markers):
+        raise ValueError("templates.yaml: every marker must also be an answer of the same kind")
+    question = rf"[^,;:=\n\r()\[\]]{{0,{width}}}?"
+    sep = "|".join(re.escape(s) for s in sorted(separators, key=len, reverse=True))
+    words = _alternation(answers)
+    signs = _alternation(markers)
+    return TemplateRules(
+        after_separator=re.compile(rf"{question}\s*(?:{sep})\s*(?P<answer>{words}){_CELL_END}", re.IGNORECASE),
+        marker_after=re.compile(rf"[^,;:=\n\r()\[\]]{{0,{width}}}?\s*(?P<answer>{signs}){_CELL_END}", re.IGNORECASE),
+        marker_before=re.compile(rf"(?P<answer>{signs})\s*[^,;:=\n\r()\[\]]{{0,{width}}}$", re.IGNORECASE),
+        answers={**answers, **markers})
+
+
+def _starts_cell(before: str, at: int) -> bool:
+    """A sign at the start of its cell ("(+) back pain, (-) fever") belongs to what follows."""
+    return before[:at].strip() == "" or before[:at].rstrip()[-1:] in (",", ";", "\n", "\r", ":", "-", "•", "*")
+
+
+def _strings(value: Any, key: str) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"templates.yaml: {key} must be a non-empty list of strings (quote YAML words)")
+    return [str(v) for v in value]
+
+
+def _vocabulary(value: Any, key: str) -> dict[str, Answer]:
+    if not isinstance(value, Mapping) or not set(value) <= set(_ANSWERS) or not value:
+        raise ValueError(f"templates.yaml: {key} maps yes / no / blank to lists of answers")
+    out: dict[str, Answer] = {}
+    for kind in _ANSWERS:
+        for word in _strings(value[kind], f"{key}.{kind}") if kind in value else []:
+            if word.lower() in out and out[word.lower()] != kind:
+                raise ValueError(f"templates.yaml: {key}: {word!r} is both {out[word.lower()]} and {kind}")
+            out[word.lower()] = kind
+    return out
+
+
+def _alternation(words: Mapping[str, Answer] | Sequence[str]) -> str:
+    """Longest first, so "Y/N" wins over "Y"; word answers end at a word boundary."""
+    parts = []
+    for word in sorted(words, key=len, reverse=True):
+        escaped = re.escape(word)
+        parts.append(escaped + (r"\b" if word[-1:].isalnum() else ""))
+    return "|".join(parts)

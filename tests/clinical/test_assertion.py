@@ -1,0 +1,144 @@
+"""The assertion component on tables of sentences (assertion-cases.yaml), its offsets, and the
+loader refusing bad rule data. Uses the real medspaCy pipeline, built once per session."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cds_service.clinical.assertion import (
+    LANGUAGE_FILES,
+    AssertionEngine,
+    load_assertion_engine,
+    load_assertion_engine_from,
+)
+from cds_service.errors import ConfigurationError
+from cds_service.resources import language_root
+
+CASES = yaml.safe_load((Path(__file__).parent / "assertion-cases.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def engine() -> AssertionEngine:
+    return load_assertion_engine()
+
+
+def _params() -> list[Any]:
+    return [pytest.param(case, id=f"{category}: {case['text'][:40]} [{case['span']}]")
+            for category, cases in CASES.items() for case in cases]
+
+
+@pytest.mark.parametrize("case", _params())
+def test_assertion_cases(engine: AssertionEngine, case: dict[str, Any]) -> None:
+    start = case["text"].index(case["span"])
+    assertion = engine.assess(case["text"], [(start, start + len(case["span"]))])[0]
+    got = {key: getattr(assertion, key) for key in case["expect"]}
+    assert got == case["expect"], assertion
+
+
+def test_every_category_of_the_issue_has_cases() -> None:
+    assert set(CASES) >= {"negation-scope", "pseudo-triggers", "templated-answers", "sections", "experiencer",
+                          "historical-vs-current", "hypothetical", "sentence-splitting"}
+
+
+def test_offsets_are_those_of_the_given_text(engine: AssertionEngine) -> None:
+    text = "HPI:   weak   legs,  no   fever.\nPMH:  stroke"
+    spans = [(text.index("weak"), text.index("legs") + 4), (text.index("fever"), text.index("fever") + 5),
+             (text.index("stroke"), len(text))]
+    weak, fever, stroke = engine.assess(text, spans)
+    assert text[weak.sentence[0]:weak.sentence[1]] == "weak   legs,  no   fever."
+    assert text[weak.clause[0]:weak.clause[1]] == "weak   legs"
+    assert fever.negated and [c.text for c in fever.cues] == ["no"]
+    assert text[fever.cues[0].start:fever.cues[0].end] == "no"
+    assert stroke.historical and stroke.section == "past_medical_history" and not weak.historical
+
+
+def test_overlapping_spans_are_each_assessed(engine: AssertionEngine) -> None:
+    text = "no sudden weakness"
+    whole, onset = engine.assess(text, [(3, len(text)), (3, 9)])
+    assert whole.negated and onset.negated
+
+
+def test_a_span_outside_the_text_asserts_nothing(engine: AssertionEngine) -> None:
+    assert engine.assess("weak legs", [(5, 99)])[0].sentence == (0, 0)
+
+
+def test_a_3kb_note_is_assessed_whole(engine: AssertionEngine) -> None:
+    note = (Path(__file__).parent / "note-3kb.txt").read_text(encoding="utf-8")
+    spans = [(note.index(w), note.index(w) + len(w)) for w in ("weakness in both legs", "saddle numbness",
+                                                                  "breast cancer", "Fever", "multiple sclerosis",
+                                                                  "ascending weakness")]
+    legs, saddle, cancer, fever, ms, ascending = engine.assess(note, spans)
+    assert legs.is_asserted and not legs.historical
+    assert saddle.negated
+    assert cancer.historical and cancer.section == "past_medical_history"
+    assert fever.negated and fever.answer == "no"
+    assert ms.experiencer == "other"
+    assert ascending.hypothetical
+
+
+# ---------------------------------------------------------------- the loader
+
+@pytest.fixture()
+def language(tmp_path: Path) -> Path:
+    folder = tmp_path / "language"
+    folder.mkdir()
+    for name in LANGUAGE_FILES:
+        shutil.copy(str(language_root() / name), folder / name)
+    return folder
+
+
+def test_the_copied_rules_load(language: Path) -> None:
+    engine = load_assertion_engine_from(language)
+    assert engine.assess("no fever", [(3, 8)])[0].negated
+
+
+def _first_rule(d: dict[str, Any]) -> dict[str, Any]:
+    return d["rules"][0]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("name,breaker", [
+    ("context-rules.yaml", lambda d: _first_rule(d).update(category="NEGATED")),
+    ("context-rules.yaml", lambda d: _first_rule(d).update(direction="SIDEWAYS")),
+    ("context-rules.yaml", lambda d: _first_rule(d).pop("source")),
+    ("context-rules.yaml", lambda d: _first_rule(d).update(source="NOPE")),
+    ("context-rules.yaml", lambda d: _first_rule(d)["literals"].append(False)),
+    ("context-rules.yaml", lambda d: _first_rule(d)["literals"].append(_first_rule(d)["literals"][0].upper())),
+    ("context-rules.yaml", lambda d: _first_rule(d).update(max_scope=0)),
+    ("context-rules.yaml", lambda d: _first_rule(d).update(colour="red")),
+    ("context-rules.yaml", lambda d: d["rules"].append({"category": "PSEUDO", "direction": "FORWARD", "literals": ["x"],
+                                                         "rationale": "r"})),
+    ("context-rules.yaml", lambda d: d["rules"].append({"category": "NEGATED_EXISTENCE", "direction": "FORWARD",
+                                                         "literal": "x", "pattern": "not a list", "rationale": "r"})),
+    ("sections.yaml", lambda d: d["headers"][0].update(category="nowhere")),
+    ("sections.yaml", lambda d: d["categories"]["past_medical_history"].update(historical="yes")),
+    ("sections.yaml", lambda d: d["categories"]["family_history"].update(experiencer="cousin")),
+    ("sections.yaml", lambda d: d["headers"].append({"category": "family_history", "titles": ["PMH"],
+                                                     "rationale": "clash"})),
+    ("templates.yaml", lambda d: d["answers"]["no"].append("y")),
+    ("templates.yaml", lambda d: d.update(max_question_chars=-1)),
+    ("templates.yaml", lambda d: d.pop("rationale")),
+    ("note-format.yaml", lambda d: d.update(wrap_width=3)),
+    ("note-format.yaml", lambda d: d.update(sentence_ends=[])),
+    ("language-sources.yaml", lambda d: d["sources"]["MEDSPACY"].update(url="http://insecure")),
+])
+def test_bad_rule_data_stops_startup(language: Path, name: str, breaker: Any) -> None:
+    path = language / name
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    breaker(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigurationError):
+        load_assertion_engine_from(language)
+
+
+@pytest.mark.parametrize("name", LANGUAGE_FILES)
+def test_a_missing_or_unparseable_file_stops_startup(language: Path, name: str) -> None:
+    (language / name).write_text("rules: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError):
+        load_assertion_engine_from(language)
+    (language / name).unlink()
+    with pytest.raises(ConfigurationError):
+        load_assertion_engine_from(language)
