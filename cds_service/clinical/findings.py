@@ -14,7 +14,7 @@ diabetes, steroids) count whenever present [S6: a past cancer still counts].
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
@@ -287,15 +287,44 @@ def _concept_hits(concept: Any, rtype: str, rid: str | None, element: str, knowl
 
 def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: Knowledge,
                current: bool) -> Iterator[Hit]:
-    mentions = [m for m in knowledge.text.analyze(text) if m.is_present]
-    anchors = {m.concept for m in mentions}
-    for mention in mentions:
-        attribute_of = knowledge.concepts[mention.concept].attribute_of
-        if attribute_of and not anchors & set(attribute_of):
+    found = [m for m in knowledge.text.analyze(text) if m.section not in knowledge.ignored_sections]
+    # what an onset or course cue can be about: a complaint, not a risk factor ("sudden ... AF")
+    findings = [m for m in found if not knowledge.concepts[m.concept].attribute_of
+                and knowledge.concepts[m.concept].kind == "complaint"]
+    for mention in found:
+        if not mention.is_present:
             continue
+        attribute_of = knowledge.concepts[mention.concept].attribute_of
+        if attribute_of:
+            governed = governed_mention(mention, findings)
+            if governed is None or governed.concept not in attribute_of or not governed.is_present:
+                continue
         yield Hit(mention.concept, Evidence(rtype, rid, element, text=mention.text),
                   current=current and not mention.historical, possible=mention.possible,
                   laterality=_mention_laterality(mention, knowledge), past=mention.historical)
+
+
+def governed_mention(cue: Mention, findings: Sequence[Mention]) -> Mention | None:
+    """The finding an onset or course cue speaks of: the nearest finding in its clause, else in
+    its sentence, else in the sentence before (``Left leg weakness. Onset was sudden.``), else,
+    for a cue standing alone (``Onset: sudden``, ``LKW 07:40``), the nearest finding of its
+    section, then of the text. At equal distance the following finding wins: English puts the
+    modifier first ("sudden weakness"). So "abrupt back pain while lifting" is about the back
+    pain, not a weakness named in another clause.
+    """
+    def nearest(candidates: Sequence[Mention]) -> Mention | None:
+        def distance(m: Mention) -> tuple[int, int]:
+            gap = m.start - cue.end if m.start >= cue.end else cue.start - m.end
+            return (max(gap, 0), 0 if m.start >= cue.end else 1)
+        return min(candidates, key=distance, default=None)
+
+    sentence = [m for m in findings if m.assertion.sentence == cue.assertion.sentence]
+    if sentence:
+        return nearest([m for m in sentence if m.assertion.clause == cue.assertion.clause]) or nearest(sentence)
+    before = [m for m in findings if m.assertion.sentence[1] <= cue.assertion.sentence[0]]
+    latest = max((m.assertion.sentence for m in before), default=None)
+    return (nearest([m for m in before if m.assertion.sentence == latest])
+            or nearest([m for m in findings if m.section == cue.section]) or nearest(findings))
 
 
 # ---------------------------------------------------------------- assembling findings

@@ -163,6 +163,8 @@ class Knowledge:
     derived: Mapping[str, DerivedConcept]
     #: None when the anchor has no side (text-rules.yaml has no ``laterality``)
     laterality: LateralityCues | None
+    #: note sections whose mentions are no finding at all (a drug in an allergy list)
+    ignored_sections: frozenset[str]
     codes: CodeSet
     text: TextEngine
     red_flags: tuple[RedFlagRule, ...]
@@ -315,6 +317,7 @@ def _build(root: Any, language: Any) -> Knowledge:
     return Knowledge(
         red_flag_scope=scope,
         concepts=concepts, anchor=anchor, derived=derived, laterality=laterality,
+        ignored_sections=frozenset(str(x) for x in text_doc.get("ignored_sections") or ()),
         codes=CodeSet.from_entries(entries), text=engine, red_flags=red_flags,
         differential=differential, differential_weight=int(diff_doc.get("weight", 10)), sources=sources,
         chief_complaint_codes=code_pairs("chief_complaint"), temperature_codes=code_pairs("temperature"),
