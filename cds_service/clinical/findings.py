@@ -14,6 +14,7 @@ diabetes, steroids) count whenever present [S6: a past cancer still counts].
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -287,7 +288,8 @@ def _concept_hits(concept: Any, rtype: str, rid: str | None, element: str, knowl
 
 def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: Knowledge,
                current: bool) -> Iterator[Hit]:
-    found = [m for m in knowledge.text.analyze(text) if m.section not in knowledge.ignored_sections]
+    found = [m for m in knowledge.text.analyze(text) if m.section not in knowledge.ignored_sections
+             and not (m.section in knowledge.plan_sections and knowledge.concepts[m.concept].kind == "exposure")]
     # what an onset or course cue can be about: a complaint, not a risk factor ("sudden ... AF")
     findings = [m for m in found if not knowledge.concepts[m.concept].attribute_of
                 and knowledge.concepts[m.concept].kind == "complaint"]
@@ -299,9 +301,21 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
             governed = governed_mention(mention, findings)
             if governed is None or governed.concept not in attribute_of or not governed.is_present:
                 continue
+        past = (_has_stopped(mention, knowledge) if knowledge.concepts[mention.concept].kind == "exposure"
+                else mention.historical)
         yield Hit(mention.concept, Evidence(rtype, rid, element, text=mention.text),
-                  current=current and not mention.historical, possible=mention.possible,
-                  laterality=_mention_laterality(mention, knowledge), past=mention.historical)
+                  current=current and not past, possible=mention.possible,
+                  laterality=_mention_laterality(mention, knowledge), past=past)
+
+
+def _has_stopped(mention: Mention, knowledge: Knowledge) -> bool:
+    """An exposure has ended only when a historical cue says it stopped (``cessation_cues``)."""
+    def phrases(text: str) -> set[str]:
+        words = re.findall(r"[a-z]+", text.lower())
+        return set(words) | {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)}
+
+    return mention.historical and any(cue.category == "HISTORICAL" and knowledge.cessation_cues & phrases(cue.text)
+                                      for cue in mention.assertion.cues)
 
 
 def governed_mention(cue: Mention, findings: Sequence[Mention]) -> Mention | None:

@@ -165,6 +165,10 @@ class Knowledge:
     laterality: LateralityCues | None
     #: note sections whose mentions are no finding at all (a drug in an allergy list)
     ignored_sections: frozenset[str]
+    #: note sections where an exposure named is a plan, not an exposure (a drug started now)
+    plan_sections: frozenset[str]
+    #: words of a historical cue that end an exposure ("ex-", "abstinent", "stopped")
+    cessation_cues: frozenset[str]
     codes: CodeSet
     text: TextEngine
     red_flags: tuple[RedFlagRule, ...]
@@ -318,6 +322,8 @@ def _build(root: Any, language: Any) -> Knowledge:
         red_flag_scope=scope,
         concepts=concepts, anchor=anchor, derived=derived, laterality=laterality,
         ignored_sections=frozenset(str(x) for x in text_doc.get("ignored_sections") or ()),
+        plan_sections=frozenset(str(x) for x in text_doc.get("plan_sections") or ()),
+        cessation_cues=frozenset(str(x).lower() for x in text_doc.get("cessation_cues") or ()),
         codes=CodeSet.from_entries(entries), text=engine, red_flags=red_flags,
         differential=differential, differential_weight=int(diff_doc.get("weight", 10)), sources=sources,
         chief_complaint_codes=code_pairs("chief_complaint"), temperature_codes=code_pairs("temperature"),
