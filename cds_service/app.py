@@ -13,6 +13,7 @@ from .errors import ServiceError
 from .http import cors, openapi, routes
 from .http import education
 from .http import feedback as feedback_routes
+from .http import health
 from .http import metrics as metrics_routes
 from .http.auth import TokenVerifier
 from .http.state import AppState
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["cds"] = state
 
     cors.install(app, settings.cors_origins)
+    app.register_blueprint(health.bp)
     app.register_blueprint(routes.bp)
     app.register_blueprint(education.bp)
     app.register_blueprint(feedback_routes.bp)
@@ -58,9 +60,18 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def _install_storage(state: AppState, settings: Settings) -> None:
-    """Database (migrated now, so a bad URL stops start-up), audit trail and metrics observers."""
+    """Database, audit trail and metrics observers.
+
+    SQLite is migrated now (a bad path stops start-up); a shared PostgreSQL database is
+    migrated only by ``cds-service migrate``, and until then /readyz answers 503.
+    """
     storage = Storage(settings.effective_database_url)
-    storage.migrate()
+    if storage.migrates_at_start:
+        storage.migrate()
+    else:
+        status = storage.schema_status()
+        if not status.ready:
+            logs.log_event("not-ready", level=logging.WARNING, reason=status.reason)
     metrics = Metrics()
     state.extras["storage"] = storage
     state.extras["metrics"] = metrics

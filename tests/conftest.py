@@ -17,6 +17,8 @@ import pytest
 
 from cds_service import Settings, create_app
 
+pytest_plugins = ["tests.postgres"]  # the throwaway PostgreSQL cluster (pg_cluster), for every area
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 if not SHARED.is_dir():  # CI clones the repo with shared/ beside it
     SHARED = Path(os.environ.get("SHARED_DATA_DIR", "/work/shared"))
