@@ -9,6 +9,7 @@ that still meets "locked"/"busy" is retried.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import threading
 import time
@@ -22,7 +23,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.script.revision import RevisionError
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -69,7 +70,6 @@ class Database:
         self._engine: Engine | None = None
         self._pid = 0
         self._lock = threading.Lock()
-        self._head: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -136,11 +136,9 @@ class Database:
     @property
     def head(self) -> str:
         """The newest revision this release's migrations know."""
-        if self._head is None:
-            head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-            assert head is not None, "no migrations packaged"
-            self._head = head
-        return self._head
+        head = _scripts().get_current_head()
+        assert head is not None, "no migrations packaged"
+        return head
 
     def schema_status(self) -> SchemaStatus:
         """Reach the database and compare its revision with ours (for /readyz and the CLI)."""
@@ -155,10 +153,9 @@ class Database:
         revision = ",".join(revisions)
         if revisions == (head,):
             return SchemaStatus("at-head", revision, head)
-        script = ScriptDirectory.from_config(_alembic_config())
         try:
-            known = all(script.get_revision(r) is not None for r in revisions)
-        except RevisionError:
+            known = all(_scripts().get_revision(r) is not None for r in revisions)
+        except CommandError:  # alembic's answer for a revision it has no script for
             known = False
         if not known:
             return SchemaStatus("ahead", revision, head,
@@ -186,6 +183,12 @@ class Database:
             if self._engine is not None and self._pid == os.getpid():
                 self._engine.dispose()
             self._engine = None
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """This release's migration scripts, read once per process."""
+    return ScriptDirectory.from_config(_alembic_config())
 
 
 def _alembic_config() -> Config:
