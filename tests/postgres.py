@@ -38,7 +38,8 @@ def _as_db_user(cmd: list[str]) -> list[str]:
 
 
 class PostgresCluster:
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, fsync: bool = False) -> None:
+        """``fsync=False`` for tests (speed); the bench turns it on, as a real server has it."""
         self.bin = bin_dir
         self.dir = Path(tempfile.mkdtemp(prefix="cds-pg-"))
         self.port = free_port()
@@ -47,7 +48,7 @@ class PostgresCluster:
         data = self.dir / "data"
         subprocess.run(_as_db_user([str(bin_dir / "initdb"), "-D", str(data), "-U", "cds", "-A", "trust",
                                     "--no-sync", "-E", "UTF8"]), check=True, capture_output=True)
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync={'on' if fsync else 'off'} "
                    "-c max_connections=200")
         subprocess.run(_as_db_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options,
                                     "-l", str(self.dir / "log"), "-w", "start"]),
