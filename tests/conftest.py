@@ -64,8 +64,8 @@ class LiveServer:
     """A real ``cds-service serve`` process (gunicorn) on a loopback port."""
 
     def __init__(self, env: dict[str, str], workers: int = 1, log_path: Path | None = None,
-                 new_session: bool = False) -> None:
-        self.port = free_port()
+                 new_session: bool = False, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         cmd = [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1",
