@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import logs
 from .errors import ServiceError
-from .http import cors, education, openapi, routes
+from .http import cors, education, health, openapi, routes
 from .http import feedback as feedback_routes
 from .http import metrics as metrics_routes
 from .http.auth import TokenVerifier
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, services: Iterable[CdsService] 
     app.extensions["cds"] = state
 
     cors.install(app, settings.cors_origins)
+    app.register_blueprint(health.bp)
     app.register_blueprint(routes.bp)
     app.register_blueprint(education.bp)
     app.register_blueprint(feedback_routes.bp)
@@ -64,9 +65,18 @@ def create_app(settings: Settings | None = None, services: Iterable[CdsService] 
 
 
 def _install_storage(state: AppState, settings: Settings) -> None:
-    """Database (migrated now, so a bad URL stops start-up), audit trail and metrics observers."""
+    """Database, audit trail and metrics observers.
+
+    SQLite is migrated now (a bad path stops start-up); a shared PostgreSQL database is
+    migrated only by ``cds-service migrate``, and until then /readyz answers 503.
+    """
     storage = Storage(settings.effective_database_url)
-    storage.migrate()
+    if storage.migrates_at_start:
+        storage.migrate()
+    else:
+        status = storage.schema_status()
+        if not status.ready:
+            logs.log_event("not-ready", level=logging.WARNING, reason=status.reason)
     metrics = Metrics()
     state.extras["storage"] = storage
     state.extras["metrics"] = metrics

@@ -1,4 +1,4 @@
-"""``cds-service``: serve, evaluate (and, from their modules, client, report, purge).
+"""``cds-service``: serve, evaluate, migrate (and, from their modules, client, report, purge).
 
 Only this module imports click. Commands parse arguments and call the library; errors
 become exit codes here and nowhere else.
@@ -142,14 +142,24 @@ def send(key_path: Path, issuer: str, jku: str | None, style: str, tenant: str |
 
 
 def _storage() -> Any:
-    """The configured database, migrated (so a report on a fresh install prints zeros)."""
+    """The configured database with its schema in place.
+
+    SQLite is migrated here (so a report on a fresh install prints zeros); a shared
+    PostgreSQL database must have been migrated by ``cds-service migrate``.
+    """
     from .storage import Storage
     try:
         settings = Settings.from_env()
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
     storage = Storage(settings.effective_database_url)
-    storage.migrate()
+    if storage.migrates_at_start:
+        storage.migrate()
+    else:
+        status = storage.schema_status()
+        if not status.ready:
+            storage.close()
+            raise click.ClickException(status.reason)
     return storage, settings
 
 
@@ -164,6 +174,38 @@ def _utc_date(ctx: click.Context, param: click.Parameter, value: str | None) -> 
             continue
     raise click.BadParameter(f"{value!r} is not a date such as 2026-11-01 or a date-time such as "
                              "2026-11-01T08:00:00 (UTC)")
+
+
+@main.command()
+@click.option("--check", is_flag=True,
+              help="Change nothing: exit 0 when the schema is at this release's head (or newer), else 1.")
+def migrate(check: bool) -> None:
+    """Bring the database (CDS_DATABASE_URL) to this release's schema; run once per deployment.
+
+    Safe to run twice or from two jobs at once (PostgreSQL advisory lock). ``serve`` never
+    migrates a PostgreSQL database: run this first (an init job), then start the instances.
+    """
+    from .storage import Storage
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    storage = Storage(settings.effective_database_url)
+    try:
+        before = storage.schema_status()
+        if before.state == "unreachable":
+            raise click.ClickException(before.reason)
+        if check:
+            click.echo(f"schema {before.state}: database {before.revision or 'empty'}, release {before.head}")
+            sys.exit(0 if before.ready else 1)
+        if before.state == "ahead":
+            click.echo(f"nothing to do: {before.reason}")
+            return
+        storage.migrate()
+        after = storage.schema_status()
+    finally:
+        storage.close()
+    click.echo(f"schema at {after.revision} (was {before.revision or 'empty'})")
 
 
 @main.command()

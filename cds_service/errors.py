@@ -17,7 +17,8 @@ Our exception hierarchy::
     │   └── UnknownServiceError      unknown-service
     ├── PreconditionFailedError (412) prefetch-unavailable
     ├── PayloadTooLargeError (413)
-    └── UnsupportedMediaTypeError (415)
+    ├── UnsupportedMediaTypeError (415)
+    └── ServiceUnavailableError (503) service-unavailable (a dependency such as the database is down)
     ConfigurationError               raised at start-up, never over HTTP
 """
 from __future__ import annotations
@@ -116,6 +117,13 @@ class PayloadTooLargeError(ServiceError):
 class UnsupportedMediaTypeError(ServiceError):
     status = 415
     code = "unsupported-media-type"
+
+
+class ServiceUnavailableError(ServiceError):
+    """A dependency the answer needs (the shared jti store's database) cannot be reached."""
+
+    status = 503
+    code = "service-unavailable"
 
 
 class ConfigurationError(Exception):

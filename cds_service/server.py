@@ -57,6 +57,111 @@ def _prepare_metrics_dir(settings: Settings) -> None:
     os.environ[MULTIPROC_ENV] = str(path)
 
 
+LINGER_SECONDS = 2.0  # how long a closed connection's read side drains (as gunicorn's own close)
+
+
+def _graceful_worker() -> type:
+    """gunicorn's gthread worker, made to shut down without resetting a connection.
+
+    On SIGTERM gunicorn already finishes in-flight requests and answers a request that
+    arrives on a kept-alive connection with ``Connection: close``. Two gaps remain, both
+    seen as connection resets by clients and by nginx (which cannot retry a POST it sent):
+
+    - the stopping worker stops accepting but keeps its copy of the listening socket open
+      until it exits, so the kernel keeps queueing new connections that nobody accepts and
+      resets them all at exit. Here the worker accepts what is queued and closes its copy
+      at once: later connections are refused (a load balancer tries the next instance).
+    - a connection that ends (``Connection: close``) is closed "gracefully" on the worker's
+      one event-loop thread, which blocks up to 2 s for a client that does not close its
+      side; meanwhile no other connection of that worker is served, and the kept-alive
+      ones expire unanswered. Here the request's thread sends the FIN (half-close) and the
+      event loop drains the read side without blocking until the client closes or 2 s pass.
+    """
+    import selectors
+    import socket
+    import time
+    from collections import deque
+    from functools import partial
+
+    from gunicorn.workers.gthread import TConn, ThreadWorker
+
+    class GracefulThreadWorker(ThreadWorker):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.lingering: deque[Any] = deque()  # half-closed connections, by deadline
+
+        def set_accept_enabled(self, enabled: bool) -> None:
+            super().set_accept_enabled(enabled)
+            if not enabled and not self.alive:
+                self._accept_queued_then_close()
+
+        def _accept_queued_then_close(self) -> None:
+            for listener in self.sockets:
+                if getattr(listener, "sock", None) is None:
+                    continue  # closed already
+                listener.setblocking(False)
+                while True:
+                    try:
+                        client, address = listener.accept()
+                    except OSError:  # BlockingIOError: the queue is empty
+                        break
+                    self.nr_conns += 1
+                    client.setblocking(True)
+                    self.enqueue_req(TConn(self.cfg, client, address, listener.getsockname()))
+                listener.close()
+
+        def handle(self, conn: Any) -> Any:
+            result = super().handle(conn)
+            if result is False and not conn.is_http2 and not self.cfg.is_ssl:
+                try:
+                    conn.sock.shutdown(socket.SHUT_WR)  # the FIN goes out now, from this thread
+                except OSError:
+                    pass
+                conn.half_closed = True
+            return result
+
+        def finish_request(self, conn: Any, fs: Any) -> None:
+            if not getattr(conn, "half_closed", False):
+                super().finish_request(conn, fs)
+                return
+            try:
+                conn.sock.setblocking(False)
+                self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drain, conn))
+            except (OSError, ValueError):  # already closed
+                self._end(conn, registered=False)
+                return
+            conn.linger_until = time.monotonic() + LINGER_SECONDS
+            self.lingering.append(conn)
+
+        def _drain(self, conn: Any, _sock: Any) -> None:
+            try:
+                data = conn.sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:  # the client closed its side: nothing can be reset any more
+                self.lingering.remove(conn)
+                self._end(conn)
+
+        def _end(self, conn: Any, registered: bool = True) -> None:
+            if registered:
+                try:
+                    self.poller.unregister(conn.sock)
+                except (OSError, KeyError, ValueError):
+                    pass
+            self.nr_conns -= 1
+            conn.close()
+
+        def murder_keepalived(self, force: bool = False) -> None:
+            super().murder_keepalived(force)
+            now = time.monotonic()
+            while self.lingering and (force or self.lingering[0].linger_until <= now):
+                self._end(self.lingering.popleft())
+
+    return GracefulThreadWorker
+
+
 def run(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     """Serve forever on ``host:port`` with ``workers`` processes of ``threads`` threads each."""
     _hide_server_banner()
@@ -64,11 +169,14 @@ def run(settings: Settings, host: str, port: int, workers: int, threads: int) ->
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": _graceful_worker(),  # gthread, with a shutdown that resets nothing
         "threads": threads,
         # the hook time budget is enforced inside the app; this is only a last resort
         "timeout": max(30, int(settings.time_budget_ms / 1000) * 4),
         "graceful_timeout": 10,
+        # gunicorn's control socket is one path per user ($HOME/.gunicorn/gunicorn.ctl): two
+        # instances on a host would share it, and a read-only root filesystem has no $HOME to write
+        "control_socket_disable": True,
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",

@@ -17,6 +17,8 @@ import pytest
 
 from cds_service import Settings, create_app
 
+pytest_plugins = ["tests.postgres"]  # the throwaway PostgreSQL cluster (pg_cluster), for every area
+
 #: Test data kept in the repository (sources and licences: tests/data/README.md).
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -60,8 +62,8 @@ class LiveServer:
     """A real ``cds-service serve`` process (gunicorn) on a loopback port."""
 
     def __init__(self, env: dict[str, str], workers: int = 1, log_path: Path | None = None,
-                 new_session: bool = False) -> None:
-        self.port = free_port()
+                 new_session: bool = False, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         cmd = [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1",

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (DATA / "README.md").read_text(encoding="utf-8")
 MANIFEST = json.loads((DATA / "fhir" / "manifest.json").read_text(encoding="utf-8"))
 #: Folders that carry their own README (named in the index as "see .../README.md").
-OWN_README = ("nlp/negex-testset",)
+OWN_README = ("nlp/negex-testset", "nlp/assertions")
 #: A path outside the repository where the team's reference copy lives (never read at test time).
 OUTSIDE = re.compile(r"/work/shared|\.\./shared|/ \"shared\"|SHARED_DATA_DIR")
 

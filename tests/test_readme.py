@@ -34,9 +34,9 @@ def test_every_setting_is_documented_with_its_variable() -> None:
 
 def test_endpoints_and_commands_are_documented() -> None:
     for name in ("GET /cds-services", "POST /cds-services/{id}", "POST /cds-services/{id}/feedback",
-                 "POST /evaluate", "GET /healthz", "GET /metrics", "GET /patient-education/leg-weakness",
+                 "POST /evaluate", "GET /healthz", "GET /readyz", "GET /metrics", "GET /patient-education/leg-weakness",
                  "GET /openapi.json", "cds-service serve", "cds-service evaluate", "cds-service client",
-                 "cds-service report", "cds-service purge", "cds-service corpus"):
+                 "cds-service report", "cds-service purge", "cds-service corpus", "cds-service migrate"):
         assert name in README, name
 
 

@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,7 +26,7 @@ from jwt.exceptions import (ExpiredSignatureError, ImmatureSignatureError, Inval
 from ..errors import AuthenticationError, ConfigurationError
 from ..logs import log_event
 from ..settings import Settings
-from .replay import ReplayStore
+from .replay import open_replay_store
 from .trust import TrustedClient, check_algorithms, check_jwks_url, load_trust_file
 
 _MAX_JWKS_BYTES = 256 * 1024
@@ -134,7 +133,7 @@ class TokenVerifier:
         self.jwks = JwksCache(timeout=settings.jwks_timeout_seconds, cache_seconds=settings.jwks_cache_seconds,
                               refresh_interval=settings.jwks_refresh_interval_seconds,
                               allow_http=settings.allow_http_jwks)
-        self.replay = ReplayStore(Path(settings.data_dir) / "jti-replay.sqlite3")
+        self.replay = open_replay_store(settings)  # shared table on PostgreSQL, else per-host SQLite
         if settings.require_auth and settings.max_token_bytes <= 0:
             raise ConfigurationError("CDS_MAX_TOKEN_BYTES must be positive")
 

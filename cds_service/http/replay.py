@@ -1,10 +1,12 @@
 """The ``jti`` replay store: a token id is remembered until the token expires.
 
 gunicorn runs several worker processes, so an in-memory set would let a token be replayed
-against another worker. The store is a SQLite file in ``CDS_DATA_DIR`` (WAL, busy timeout)
-and the primary key makes "first use wins" atomic across processes. SQLite is shared by
-the processes of ONE host only: a deployment on several hosts behind a load balancer needs a
-shared store (e.g. route by issuer, or put this table in a shared database).
+against another worker. Which store depends on ``CDS_DATABASE_URL`` (``open_replay_store``):
+
+- SQLite (the single-host default): a SQLite file in ``CDS_DATA_DIR`` (WAL, busy timeout),
+  whose primary key makes "first use wins" atomic across the processes of ONE host.
+- PostgreSQL (several instances): the ``seen_jti`` table of that database
+  (storage/replay.py), so a token accepted by one instance is refused by all.
 """
 from __future__ import annotations
 
@@ -13,6 +15,25 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.engine import make_url
+
+from ..settings import Settings
+from ..storage.replay import SharedReplayStore
+
+
+class JtiStore(Protocol):
+    def remember(self, issuer: str, jti: str, expires_at: int) -> bool:
+        """Record a first use; False when this (issuer, jti) was already seen and has not expired."""
+
+
+def open_replay_store(settings: Settings) -> JtiStore:
+    """The shared table when the database is PostgreSQL, else the per-host SQLite file."""
+    url = settings.effective_database_url
+    if make_url(url).get_backend_name() == "postgresql":
+        return SharedReplayStore(url)
+    return ReplayStore(Path(settings.data_dir) / "jti-replay.sqlite3")
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS seen_jti (
     issuer TEXT NOT NULL,
@@ -24,7 +45,7 @@ _PURGE_EVERY_SECONDS = 60.0
 
 
 class ReplayStore:
-    """Remembers (issuer, jti) pairs until their expiry; safe across threads and processes."""
+    """Per-host store: remembers (issuer, jti) pairs until their expiry, across threads and processes."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -1,4 +1,4 @@
-"""Blueprint: discovery, hook calls, developer evaluation and health. JSON in, JSON out.
+"""Blueprint: discovery, hook calls and developer evaluation. JSON in, JSON out.
 
 Paths answer directly, never with a redirect (a redirect breaks the browser's CORS
 preflight): ``/cds-services/{id}/`` and ``//cds-services/{id}`` (the sandbox builds
@@ -34,11 +34,6 @@ def public_url(state: AppState, path: str | None = None) -> str:
 
 def link_base(state: AppState) -> str:
     return (state.settings.link_base_url or state.settings.base_url or request.host_url).rstrip("/")
-
-
-@bp.get("/healthz")
-def healthz() -> Response:
-    return jsonify({"status": "ok"})
 
 
 @bp.get("/cds-services", strict_slashes=False)

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .audit import AuditWriter
-from .database import Database
+from .database import Database, SchemaStatus
 from .feedback import StoreResult, known_cards, parse_feedback, store_feedback
 from .metrics import Metrics
 from .report import Report, Trends, build_report, build_trends
@@ -26,6 +26,20 @@ class Storage:
 
     def migrate(self) -> None:
         self.database.migrate()
+
+    @property
+    def migrates_at_start(self) -> bool:
+        """Whether ``serve`` migrates this database itself when it starts.
+
+        SQLite belongs to one host, so the service migrates it at start (under a file
+        lock: the workers of that host queue). A PostgreSQL database is shared by every
+        instance, so only ``cds-service migrate`` (one job per deployment) changes its
+        schema; instances report not-ready on /readyz until it has run.
+        """
+        return self.database.is_sqlite
+
+    def schema_status(self) -> SchemaStatus:
+        return self.database.schema_status()
 
     def record_feedback(self, body: Any, service_id: str, issuer: str | None) -> tuple[StoreResult, Counter[str]]:
         """Validate and commit a feedback batch; returns only after the commit.
@@ -67,4 +81,4 @@ class Storage:
         self.database.dispose()
 
 
-__all__ = ["Storage", "Metrics", "Report", "Trends", "PurgeResult", "StoreResult"]
+__all__ = ["Storage", "Metrics", "Report", "Trends", "PurgeResult", "SchemaStatus", "StoreResult"]

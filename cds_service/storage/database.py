@@ -9,19 +9,24 @@ that still meets "locked"/"busy" is retried.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 T = TypeVar("T")
@@ -30,13 +35,38 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 10_000
 WRITE_ATTEMPTS = 6
 _MIGRATION_LOCK_KEY = 0x43445331  # pg_advisory_xact_lock key for migrations
+CONNECT_TIMEOUT_SECONDS = 3  # a server that does not answer fails a call (and /readyz), never hangs it
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Where the database's schema stands against this release's migrations.
+
+    ``state`` is ``at-head``; ``ahead`` (a revision this release does not know: a newer
+    release migrated it; migrations are additive, so this release still runs); ``behind``
+    or ``empty`` (``cds-service migrate`` has not run); or ``unreachable``.
+    """
+
+    state: str
+    revision: str | None
+    head: str
+    reason: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.state in ("at-head", "ahead")
 
 
 class Database:
-    """One database URL; the engine behind it belongs to the current process."""
+    """One database URL; the engine behind it belongs to the current process.
 
-    def __init__(self, url: str) -> None:
+    ``engine_options`` (PostgreSQL only) are extra ``create_engine`` arguments, for an
+    engine with its own pool and connection settings (the shared jti store's).
+    """
+
+    def __init__(self, url: str, engine_options: Mapping[str, Any] | None = None) -> None:
         self.url = make_url(url)
+        self._engine_options = dict(engine_options or {})
         self._engine: Engine | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -58,7 +88,11 @@ class Database:
 
     def _create_engine(self) -> Engine:
         if not self.is_sqlite:
-            return create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+            options.update(self._engine_options)
+            options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                                       **options.get("connect_args", {})}
+            return create_engine(self.url, **options)
         if self.url.database and self.url.database != ":memory:":
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         # NullPool: opening a SQLite file is cheap, and no idle handles (3 fds each in WAL mode)
@@ -86,15 +120,48 @@ class Database:
             yield conn
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision; safe when several workers start at once."""
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
+        """Bring the schema to the newest revision; safe when several processes run it at once.
+
+        PostgreSQL: under a transaction-level advisory lock, so two ``cds-service migrate``
+        jobs queue; SQLite: under a file lock beside the database.
+        """
+        config = _alembic_config()
         with self._migration_lock():
             with self.engine.begin() as conn:
                 if not self.is_sqlite:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
+
+    @property
+    def head(self) -> str:
+        """The newest revision this release's migrations know."""
+        head = _scripts().get_current_head()
+        assert head is not None, "no migrations packaged"
+        return head
+
+    def schema_status(self) -> SchemaStatus:
+        """Reach the database and compare its revision with ours (for /readyz and the CLI)."""
+        head = self.head
+        try:
+            with self.engine.connect() as conn:
+                revisions = MigrationContext.configure(conn).get_current_heads()
+        except SQLAlchemyError as exc:
+            return SchemaStatus("unreachable", None, head, f"database unreachable ({type(exc).__name__})")
+        if not revisions:
+            return SchemaStatus("empty", None, head, "database has no schema: run `cds-service migrate`")
+        revision = ",".join(revisions)
+        if revisions == (head,):
+            return SchemaStatus("at-head", revision, head)
+        try:
+            known = all(_scripts().get_revision(r) is not None for r in revisions)
+        except CommandError:  # alembic's answer for a revision it has no script for
+            known = False
+        if not known:
+            return SchemaStatus("ahead", revision, head,
+                                f"database at revision {revision}, newer than this release ({head})")
+        return SchemaStatus("behind", revision, head,
+                            f"database at revision {revision}, this release needs {head}: run `cds-service migrate`")
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
@@ -116,6 +183,18 @@ class Database:
             if self._engine is not None and self._pid == os.getpid():
                 self._engine.dispose()
             self._engine = None
+
+
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """This release's migration scripts, read once per process."""
+    return ScriptDirectory.from_config(_alembic_config())
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

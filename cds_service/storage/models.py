@@ -1,4 +1,4 @@
-"""Tables of the audit trail and the feedback store (SQLAlchemy 2 Core metadata).
+"""Tables of the audit trail, the feedback store and the shared jti store (SQLAlchemy 2 Core metadata).
 
 The migrations in ``migrations/versions`` create exactly these tables; the metadata is
 the query side. Rows hold no names, no free text and no tokens: patients appear only as
@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import (Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table,
-                        Text)
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String,
+                        Table, Text)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -76,4 +76,14 @@ feedback = Table(
     Column("has_comment", Boolean, nullable=False, default=False),
     Column("outcome_timestamp", UTCDateTime, nullable=False),
     Column("unknown_card", Boolean, nullable=False, default=False),
+)
+
+# The jti replay store of a deployment on PostgreSQL (storage/replay.py): one row per token
+# id until the token expires. On SQLite the table exists too but the per-host store
+# (http/replay.py) is used instead.
+seen_jti = Table(
+    "seen_jti", metadata,
+    Column("issuer", String(512), primary_key=True),
+    Column("jti", String(512), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False, index=True),  # unix seconds, clock skew included
 )
