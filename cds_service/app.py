@@ -6,11 +6,11 @@ import traceback
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import logs
 from .errors import ServiceError
-from .http import cors, openapi, routes
+from .http import body, cors, openapi, routes
 from .http import education
 from .http import feedback as feedback_routes
 from .http import metrics as metrics_routes
@@ -26,6 +26,8 @@ from .storage import Metrics, Storage
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app; packaged data is loaded and checked here, so bad data stops start-up."""
     settings = settings or Settings.from_env()
+    settings = settings.replace(patient_hash_salt=logs.patient_hash_salt(settings.patient_hash_salt,
+                                                                         settings.data_dir))
     logs.configure(settings.log_level)
     app = Flask(__name__)
     app.url_map.merge_slashes = False  # '//cds-services/x' must not redirect
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["cds"] = state
 
     cors.install(app, settings.cors_origins)
+    body.install(app, settings.max_body_bytes)
     app.register_blueprint(routes.bp)
     app.register_blueprint(education.bp)
     app.register_blueprint(feedback_routes.bp)
@@ -61,7 +64,7 @@ def _install_storage(state: AppState, settings: Settings) -> None:
     """Database (migrated now, so a bad URL stops start-up), audit trail and metrics observers."""
     storage = Storage(settings.effective_database_url)
     storage.migrate()
-    metrics = Metrics()
+    metrics = Metrics(tuple(sorted(state.registry.entries)))
     state.extras["storage"] = storage
     state.extras["metrics"] = metrics
     state.observers.extend([storage.audit, metrics])
@@ -92,7 +95,10 @@ def _render_http_error(error: HTTPException) -> Response:
     status = error.code or 500
     code = _HTTP_CODES.get(status, "bad-request" if status < 500 else "internal-error")
     message = error.description if status != 413 else "the request body is over the size limit"
-    return _json_error(status, {"error": code, "message": message})
+    response = _json_error(status, {"error": code, "message": message})
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:  # RFC 9110: a 405 names what is allowed
+        response.headers["Allow"] = ", ".join(sorted(set(error.valid_methods)))
+    return response
 
 
 def _render_unexpected(error: Exception) -> Response:

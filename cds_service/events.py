@@ -39,6 +39,8 @@ class HookCallEvent:
     duration_ms: float
     stages: dict[str, float] = field(default_factory=dict)
     cards: tuple[CardSummary, ...] = ()
+    # the caller was authenticated and the service is one we serve; only such calls are audited
+    admitted: bool = True
 
 
 Observer = Callable[[HookCallEvent], None]

@@ -1,8 +1,9 @@
 """Blueprint: discovery, hook calls, developer evaluation and health. JSON in, JSON out.
 
 Paths answer directly, never with a redirect (a redirect breaks the browser's CORS
-preflight): ``/cds-services/{id}/`` and ``//cds-services/{id}`` (the sandbox builds
-``discoveryUrl + "/" + id``) are routes of their own.
+preflight): ``/cds-services/{id}/``, ``//cds-services/{id}`` and ``/cds-services//{id}`` (the
+sandbox builds ``discoveryUrl + "/" + id``, so a discovery URL typed with a trailing slash
+gives ``//{id}``) are routes of their own.
 """
 from __future__ import annotations
 
@@ -23,17 +24,22 @@ from .body import read_json
 from .state import AppState, get_state
 
 bp = Blueprint("cds", __name__)
+UNKNOWN_SERVICE = "unknown"
 
 
 def public_url(state: AppState, path: str | None = None) -> str:
-    """The URL the client called, as the client sees it (``CDS_BASE_URL`` behind a proxy)."""
+    """The URL the client called, as the client sees it (the first ``CDS_BASE_URL``; for links only,
+    never for ``aud``, which the verifier checks against ``CDS_BASE_URL`` alone)."""
     path = request.path if path is None else path
-    base = state.settings.base_url.rstrip("/") or request.host_url.rstrip("/")
-    return base + path
+    return _public_base(state) + path
+
+
+def _public_base(state: AppState) -> str:
+    return (state.settings.base_urls[:1] or (request.host_url.rstrip("/"),))[0]
 
 
 def link_base(state: AppState) -> str:
-    return (state.settings.link_base_url or state.settings.base_url or request.host_url).rstrip("/")
+    return (state.settings.link_base_url or _public_base(state)).rstrip("/")
 
 
 @bp.get("/healthz")
@@ -49,17 +55,21 @@ def discovery() -> Response:
 
 @bp.post("/cds-services/<service_id>", strict_slashes=False)
 @bp.post("//cds-services/<service_id>", strict_slashes=False)
+@bp.post("/cds-services//<service_id>", strict_slashes=False)
 def call_service(service_id: str) -> Response:
     """A hook call: authenticate, validate, gather data, decide, answer."""
     state = get_state()
     started = time.monotonic()
     deadline = Deadline(state.settings.time_budget_ms)
-    event: dict[str, Any] = {"service_id": service_id, "hook": None, "hook_instance": None,
-                             "issuer": None, "patient_hash": None}
+    # an id we do not serve is never logged, counted or stored as sent (it is the caller's text)
+    event: dict[str, Any] = {"service_id": service_id if service_id in state.registry.entries else UNKNOWN_SERVICE,
+                             "hook": None, "hook_instance": None, "issuer": None, "patient_hash": None,
+                             "admitted": False}
     phi: dict[str, Any] = {}
     try:
-        event["issuer"] = state.verifier.verify(request.headers.get("Authorization"), public_url(state))
+        event["issuer"] = state.verifier.verify(request.headers.get("Authorization"), request.path)
         definition, _ = state.registry.get(service_id)
+        event["admitted"] = True  # authenticated, and a service we serve: from here on it is audited
         body = read_json(request, state.settings.max_body_bytes)
         if isinstance(body, dict):
             event["hook"] = body.get("hook") if isinstance(body.get("hook"), str) else None

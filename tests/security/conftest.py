@@ -134,6 +134,7 @@ def security_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecurityE
         f"    tenant: {EPIC_TENANT}\n"
         "    algorithms: [RS384]\n")
     server = LiveServer({"CDS_REQUIRE_AUTH": "true", "CDS_TRUST_FILE": str(tmp / "trust.yaml"),
+                         "CDS_BASE_URL": "{url}",
                          "CDS_ALLOW_HTTP_JWKS": "true", "CDS_DATA_DIR": str(tmp / "data"),
                          "CDS_JWKS_REFRESH_INTERVAL_SECONDS": "300", "CDS_MAX_TOKEN_BYTES": "8192"},
                         workers=2, log_path=tmp / "server.log")
