@@ -5,13 +5,14 @@ Every check is linear in the size of the body, so no body can stall a worker:
 - orjson parses (C speed, about twice as fast as ``json.loads``); it refuses invalid UTF-8,
   ``NaN``/``Infinity``, numbers that overflow to infinity, lone surrogates, and nesting
   deeper than 1024;
+- before any object is built, a body with more than ``MAX_CONTAINERS`` ``[``/``{`` bytes is
+  refused: millions of tiny arrays (``[[],[],...]``) cost the allocator and the garbage
+  collector far more than their bytes suggest (a real 5 MB FHIR body holds ~40-75k);
 - depth over ``MAX_DEPTH`` is found by one walk over the parsed containers, level by level;
 - duplicate keys are found by counting: in valid JSON every ``:`` outside a string separates
   a key from its value, and orjson re-encodes strings without escaping ``:``, so the body
-  and ``orjson.dumps`` of what was parsed hold the same number of colons exactly when no
-  key was dropped. (A body that escapes a colon as ``\\u003a`` breaks that count, so for a
-  body with such an escape the standard library parser checks the keys instead, also in
-  linear time.)
+  and ``orjson.dumps`` of what was parsed hold the same number of colons, once the colons
+  the body wrote as ``\\u003a`` escapes are added, exactly when no key was dropped.
 
 ``bench/bench_body.py`` measures this against ``json.loads`` on Synthea bodies.
 """
@@ -30,6 +31,8 @@ from ..errors import InvalidJSONError, PayloadTooLargeError, UnsupportedMediaTyp
 
 _JSON_TYPES = {"application/json", "application/fhir+json", "application/json+fhir"}
 MAX_DEPTH = 64
+MAX_CONTAINERS = 200_000  # '[' and '{' bytes in one body (counted inside strings too)
+_NAME_DUPLICATES_UP_TO = 256 * 1024  # bodies this small get the repeated key named in the error
 _BOM = b"\xef\xbb\xbf"
 _DEPTH_MESSAGE = f"JSON nested deeper than {MAX_DEPTH} levels"
 
@@ -76,6 +79,8 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidJSONError("the request body is empty; a JSON object is required")
     if raw.startswith(_BOM):
         raw = raw[len(_BOM):]
+    if raw.count(b"[") + raw.count(b"{") > MAX_CONTAINERS:
+        raise InvalidJSONError(f"more than {MAX_CONTAINERS} JSON objects and arrays in one body")
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -122,15 +127,33 @@ _IS_CONTAINER = frozenset({dict, list}).__contains__
 
 
 def _check_duplicates(raw: bytes, value: Any) -> None:
-    """Raise InvalidJSONError when an object repeats a key (orjson keeps the last silently)."""
-    if b"\\u003" not in raw and raw.count(b":") == orjson.dumps(value).count(b":"):
+    """Raise InvalidJSONError when an object repeats a key (orjson keeps the last silently).
+
+    ``raw`` is valid JSON (orjson accepted it). Colons: ``raw.count(":")`` = pairs in the body +
+    literal colons in its strings; ``dumps(value).count(":")`` = pairs kept + every colon in the
+    decoded strings (literal + escaped). So pairs dropped = the difference + escaped colons.
+    """
+    dropped = raw.count(b":") - orjson.dumps(value).count(b":") + _escaped_colons(raw)
+    if dropped == 0:
         return
-    try:  # an escaped colon, or a duplicate: let the standard parser name the key
-        json.loads(raw, object_pairs_hook=_no_duplicates)
-    except _DuplicateKeyError as exc:
-        raise InvalidJSONError(f"invalid JSON: {exc}") from None
-    except (ValueError, RecursionError) as exc:  # cannot happen after orjson accepted the body
-        raise InvalidJSONError(f"invalid JSON: {exc}") from None
+    if len(raw) <= _NAME_DUPLICATES_UP_TO:
+        try:
+            json.loads(raw, object_pairs_hook=_no_duplicates)
+        except _DuplicateKeyError as exc:
+            raise InvalidJSONError(f"invalid JSON: {exc}") from None
+    raise InvalidJSONError("invalid JSON: duplicate key (an object repeats a key)")
+
+
+def _escaped_colons(raw: bytes) -> int:
+    """How many ``\\u003a`` escapes (colons written as escapes) the strings of valid JSON hold.
+
+    Escaped backslashes go first (``\\\\u003a`` is a backslash and the text ``u003a``): pairs
+    of backslashes are read left to right, as the JSON grammar reads them.
+    """
+    if b"\\u003" not in raw:
+        return 0
+    plain = raw.replace(b"\\\\", b"__")
+    return plain.count(b"\\u003a") + plain.count(b"\\u003A")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -78,8 +78,14 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(s): {"description": "error", "content": _json(_ref("Error"))} for s in statuses}
 
 
-def document(service_ids: list[str]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for a service with these ids."""
+def document(service_ids: list[str], auth_required: bool = True) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for a service with these ids.
+
+    Args:
+        auth_required: ``CDS_REQUIRE_AUTH``; off (development only), hook and feedback calls
+            are documented as needing no token, which is then the truth.
+    """
+    jwt = [{"cdsJwt": []}] if auth_required else []
     service_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "enum": service_ids}}
     return {
         "openapi": "3.1.0",
@@ -94,13 +100,13 @@ def document(service_ids: list[str]) -> dict[str, Any]:
                 "summary": "Discovery", "security": [],
                 "responses": {"200": {"description": "services", "content": _json(_ref("Discovery"))}}}},
             "/cds-services/{id}": {"post": {
-                "summary": "Call a service (CDS Hooks request)", "security": [{"cdsJwt": []}],
+                "summary": "Call a service (CDS Hooks request)", "security": jwt,
                 "parameters": [service_id],
                 "requestBody": {"required": True, "content": _content(_ref("HookRequest"))},
                 "responses": {"200": {"description": "cards", "content": _json(_ref("HookResponse"))},
                               **_errors(400, 401, 404, 412, 413, 415)}}},
             "/cds-services/{id}/feedback": {"post": {
-                "summary": "Feedback on cards", "security": [{"cdsJwt": []}], "parameters": [service_id],
+                "summary": "Feedback on cards", "security": jwt, "parameters": [service_id],
                 "requestBody": {"required": True, "content": _content(_ref("Feedback"))},
                 "responses": {"200": {"description": "stored", "content": _json(_ref("FeedbackResult"))},
                               **_errors(400, 401, 404, 413, 415)}}},
@@ -122,4 +128,5 @@ def document(service_ids: list[str]) -> dict[str, Any]:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(document(sorted(get_state().registry.entries)))
+    state = get_state()
+    return jsonify(document(sorted(state.registry.entries), state.settings.require_auth))
