@@ -190,6 +190,8 @@ def _get(conn: http.client.HTTPConnection, target: str, deadline: float) -> byte
             raise TimeoutError("JWKS deadline")
         chunk = response.read1(65536)  # one socket read: the deadline is checked between reads
         if not chunk:
+            if time.monotonic() >= deadline or (response.length or 0) > 0:  # cut by the watchdog, or short
+                raise TimeoutError("JWKS deadline")
             return bytes(body)
         body += chunk
         if len(body) > _MAX_JWKS_BYTES:
