@@ -2,13 +2,20 @@
 
 Every check is linear in the size of the body, so no body can stall a worker:
 
-- orjson parses (C speed, about twice as fast as ``json.loads``); it refuses invalid UTF-8,
+- orjson parses (in C, faster than ``json.loads``); it refuses invalid UTF-8,
   ``NaN``/``Infinity``, numbers that overflow to infinity, lone surrogates, and nesting
   deeper than 1024;
 - before any object is built, a body with more than ``MAX_CONTAINERS`` ``[``/``{`` bytes is
   refused: millions of tiny arrays (``[[],[],...]``) cost the allocator and the garbage
   collector far more than their bytes suggest (a real 5 MB FHIR body holds ~40-75k);
-- depth over ``MAX_DEPTH`` is found by one walk over the parsed containers, level by level;
+- orjson re-encodes what it parsed (``dumps``: compact, canonical, quotes inside strings only
+  as ``\\"``), and both checks below read that and the body with C-level byte operations;
+- depth over ``MAX_DEPTH``: in the re-encoded text, escaped backslashes and quotes are
+  dropped, every byte but ``"[]{}`` is deleted and ``""`` pairs are removed (an empty
+  string, or the end of one string and the start of the next: either way no structural
+  bracket lies between them), which leaves the brackets outside strings (the rare string
+  that holds brackets is cut out by a split); then up to ``MAX_DEPTH`` rounds each remove
+  the innermost ``[]`` pairs: anything left after that is nested deeper;
 - duplicate keys are found by counting: in valid JSON every ``:`` outside a string separates
   a key from its value, and orjson re-encodes strings without escaping ``:``, so the body
   and ``orjson.dumps`` of what was parsed hold the same number of colons, once the colons
@@ -19,9 +26,7 @@ Every check is linear in the size of the body, so no body can stall a worker:
 from __future__ import annotations
 
 import json
-import operator
 import time
-from itertools import chain, compress, repeat
 from typing import Any
 
 import orjson
@@ -79,16 +84,44 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidJSONError("the request body is empty; a JSON object is required")
     if raw.startswith(_BOM):
         raw = raw[len(_BOM):]
-    if raw.count(b"[") + raw.count(b"{") > MAX_CONTAINERS:
+    raw_marks = raw.translate(None, _NOT_OPENERS_OR_COLONS)  # one pass; the counts run on what is left
+    if len(raw_marks) - raw_marks.count(b":") > MAX_CONTAINERS:
         raise InvalidJSONError(f"more than {MAX_CONTAINERS} JSON objects and arrays in one body")
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise _parse_error(raw, exc) from None
-    if _depth_exceeds(value, MAX_DEPTH):
+    brackets, colons = _structure(orjson.dumps(value))
+    if _nested_deeper(brackets, MAX_DEPTH):
         raise InvalidJSONError(_DEPTH_MESSAGE)
-    _check_duplicates(raw, value)
+    _check_duplicates(raw, raw_marks.count(b":"), colons)
     return value
+
+
+def _structure(canonical: bytes) -> tuple[bytes, int]:
+    """orjson's re-encoding reduced to its brackets outside strings (``{}`` as ``[]``), and the
+    number of colons it holds (module doc)."""
+    if b"\\" in canonical:  # escaped backslashes, then escaped quotes: what is left of '"' delimits
+        canonical = canonical.replace(b"\\\\", b"").replace(b'\\"', b"")
+    marks = canonical.translate(_CURLY_AS_SQUARE, _NOT_MARKS)
+    brackets = marks.translate(None, b":").replace(b'""', b"")
+    if b'"' in brackets:  # strings that hold brackets: keep what lies outside them
+        brackets = b"".join(brackets.split(b'"')[::2])
+    return brackets, marks.count(b":")
+
+
+def _nested_deeper(brackets: bytes, limit: int) -> bool:
+    """Whether balanced ``[]`` nest deeper than ``limit``: each round drops the innermost pairs."""
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"[]", b"")
+    return bool(brackets)
+
+
+_NOT_MARKS = bytes(range(256)).translate(None, b'"[]{}:')
+_NOT_OPENERS_OR_COLONS = bytes(range(256)).translate(None, b"[{:")
+_CURLY_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
 
 
 def _parse_error(raw: bytes, exc: json.JSONDecodeError) -> InvalidJSONError:
@@ -102,38 +135,15 @@ def _parse_error(raw: bytes, exc: json.JSONDecodeError) -> InvalidJSONError:
     return InvalidJSONError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
 
 
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether containers nest deeper than ``limit``: one pass over the containers, level by level.
-
-    Each level is gathered with C-level iterators (``chain``, ``compress``, ``map``), so the
-    pass costs a fraction of the parse: no Python-level loop over every value.
-    """
-    dicts: list[dict[str, Any]] = [value] if type(value) is dict else []
-    lists: list[list[Any]] = [value] if type(value) is list else []
-    depth = 0
-    while dicts or lists:
-        depth += 1
-        if depth > limit:
-            return True
-        items = list(chain(chain.from_iterable(map(dict.values, dicts)), chain.from_iterable(lists)))
-        below = list(compress(items, map(_IS_CONTAINER, map(type, items))))
-        is_dict = list(map(operator.is_, map(type, below), repeat(dict)))
-        dicts = list(compress(below, is_dict))
-        lists = list(compress(below, map(operator.not_, is_dict)))
-    return False
-
-
-_IS_CONTAINER = frozenset({dict, list}).__contains__
-
-
-def _check_duplicates(raw: bytes, value: Any) -> None:
+def _check_duplicates(raw: bytes, raw_colons: int, canonical_colons: int) -> None:
     """Raise InvalidJSONError when an object repeats a key (orjson keeps the last silently).
 
-    ``raw`` is valid JSON (orjson accepted it). Colons: ``raw.count(":")`` = pairs in the body +
-    literal colons in its strings; ``dumps(value).count(":")`` = pairs kept + every colon in the
-    decoded strings (literal + escaped). So pairs dropped = the difference + escaped colons.
+    ``raw`` is valid JSON (orjson accepted it). ``raw_colons`` = pairs in the body + literal
+    colons in its strings; ``canonical_colons`` (orjson's re-encoding, which never escapes a
+    colon) = pairs kept + every colon of the decoded strings (the body's literal ones + those it
+    wrote as ``\\u003a``). So pairs dropped = the difference + the escaped colons.
     """
-    dropped = raw.count(b":") - orjson.dumps(value).count(b":") + _escaped_colons(raw)
+    dropped = raw_colons - canonical_colons + _escaped_colons(raw)
     if dropped == 0:
         return
     if len(raw) <= _NAME_DUPLICATES_UP_TO:

@@ -85,7 +85,7 @@ def document(service_ids: list[str], auth_required: bool = True) -> dict[str, An
         auth_required: ``CDS_REQUIRE_AUTH``; off (development only), hook and feedback calls
             are documented as needing no token, which is then the truth.
     """
-    jwt = [{"cdsJwt": []}] if auth_required else []
+    jwt: list[dict[str, list[str]]] = [{"cdsJwt": []}] if auth_required else []
     service_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "enum": service_ids}}
     return {
         "openapi": "3.1.0",

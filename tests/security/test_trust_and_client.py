@@ -206,16 +206,22 @@ def test_spec_example_key_and_header_verify_against_the_spec_jwks(tmp_path: Path
         verifier.verify(f"Bearer {token}", PATH)
 
 
-def test_sandbox_public_jwks_as_a_pinned_key(tmp_path: Path) -> None:
-    """The sandbox's published JWKS loads; a token with its kid but another key is refused."""
-    jwks = json.loads((SPEC / "sandbox" / "sandbox-jwks.json").read_text())
-    kid = jwks["keys"][0]["kid"]
-    trust = _trust(tmp_path, "clients:\n  - issuer: https://sandbox.cds-hooks.org\n"
-                   "    jwks_url: [https://sandbox.cds-hooks.org/.well-known/jwks.json]\n"
-                   f"    jwks_file: {SPEC / 'sandbox' / 'sandbox-jwks.json'}\n")
-    verifier = TokenVerifier(Settings(data_dir=str(tmp_path), base_url=BASE, trust_file=str(trust)))
+def test_shipped_sandbox_trust_file_pins_the_sandbox_key_and_lists_its_jku(tmp_path: Path) -> None:
+    """trust.sandbox.yaml: development only, the sandbox's public JWKS inline, its jku allowlisted.
+
+    A token with the sandbox's kid and jku but another key is refused by signature, with no
+    network call (the key is pinned; the jku is allowlisted, so it is not refused for that)."""
+    text = (ROOT / "trust.sandbox.yaml").read_text()
+    assert "DEVELOPMENT ONLY" in text and "NEVER USE THIS FILE WITH REAL PATIENT DATA" in text
+    client = load_trust_file(ROOT / "trust.sandbox.yaml")["https://sandbox.cds-hooks.org"]
+    jku = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+    assert client.jwks_urls == (jku,) and client.algorithms == ("ES384",)
+    assert client.jwks is not None
+    kid = client.jwks["keys"][0]["kid"]
+    assert kid == "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f" and "d" not in client.jwks["keys"][0]
+    verifier = TokenVerifier(Settings(data_dir=str(tmp_path), base_url=BASE,
+                                      trust_file=str(ROOT / "trust.sandbox.yaml")))
     forged = generate_key("ES384", kid=kid)
-    token = sign_token(forged, "https://sandbox.cds-hooks.org", AUD,
-                       jku="https://sandbox.cds-hooks.org/.well-known/jwks.json")
+    token = sign_token(forged, "https://sandbox.cds-hooks.org", AUD, jku=jku)
     with pytest.raises(AuthenticationError, match="bad signature"):
         verifier.verify(f"Bearer {token}", PATH)
