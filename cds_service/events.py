@@ -12,6 +12,10 @@ from datetime import datetime
 from typing import Any
 
 
+#: The service id recorded for a call to an id we do not serve (never the caller's text).
+UNKNOWN_SERVICE = "unknown"
+
+
 @dataclass(frozen=True)
 class CardSummary:
     uuid: str | None

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..budget import Deadline
 from ..errors import ServiceError
-from ..events import CardSummary, HookCallEvent
+from ..events import UNKNOWN_SERVICE, CardSummary, HookCallEvent
 from ..logs import hash_patient_id, log_event
 from ..services.call import CallOptions, run_hook_call
 from ..services.evaluate import evaluate_bundle
@@ -24,7 +24,6 @@ from .body import read_json
 from .state import AppState, get_state
 
 bp = Blueprint("cds", __name__)
-UNKNOWN_SERVICE = "unknown"
 
 
 def public_url(state: AppState, path: str | None = None) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..events import HookCallEvent
+from ..events import UNKNOWN_SERVICE, HookCallEvent
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0)
@@ -30,7 +30,6 @@ OUTCOMES = ("ok", "overrun", "error", *STATUSES[1:])
 INDICATORS = ("info", "warning", "critical")
 FEEDBACK_OUTCOMES = ("accepted", "overridden")
 STAGES = ("validate", "fetch", "detect", "cards", "check")
-UNKNOWN_SERVICE = "unknown"
 OTHER = "other"
 _MAX_OPEN_LABELS = 64  # topics: names from our own card data; capped all the same
 
