@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import logs
 from .errors import ServiceError
-from .http import cors, education, health, openapi, routes
+from .http import body, cors, education, health, openapi, routes
 from .http import feedback as feedback_routes
 from .http import metrics as metrics_routes
 from .http.auth import TokenVerifier
@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None, services: Iterable[CdsService] 
         services: the CDS services to offer (default: the packaged ones).
     """
     settings = settings or Settings.from_env()
+    settings = settings.replace(patient_hash_salt=logs.patient_hash_salt(settings.patient_hash_salt,
+                                                                         settings.data_dir))
     logs.configure(settings.log_level)
     app = Flask(__name__)
     app.url_map.merge_slashes = False  # '//cds-services/x' must not redirect
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None, services: Iterable[CdsService] 
 
     cors.install(app, settings.cors_origins)
     app.register_blueprint(health.bp)
+    body.install(app, settings.max_body_bytes)
     app.register_blueprint(routes.bp)
     app.register_blueprint(education.bp)
     app.register_blueprint(feedback_routes.bp)
@@ -77,7 +80,7 @@ def _install_storage(state: AppState, settings: Settings) -> None:
         status = storage.schema_status()
         if not status.ready:
             logs.log_event("not-ready", level=logging.WARNING, reason=status.reason)
-    metrics = Metrics()
+    metrics = Metrics(tuple(sorted(state.registry.entries)))
     state.extras["storage"] = storage
     state.extras["metrics"] = metrics
     state.observers.extend([storage.audit, metrics])
@@ -108,7 +111,10 @@ def _render_http_error(error: HTTPException) -> Response:
     status = error.code or 500
     code = _HTTP_CODES.get(status, "bad-request" if status < 500 else "internal-error")
     message = error.description if status != 413 else "the request body is over the size limit"
-    return _json_error(status, {"error": code, "message": message})
+    response = _json_error(status, {"error": code, "message": message})
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:  # RFC 9110: a 405 names what is allowed
+        response.headers["Allow"] = ", ".join(sorted(set(error.valid_methods)))
+    return response
 
 
 def _render_unexpected(error: Exception) -> Response:

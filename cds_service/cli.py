@@ -35,9 +35,9 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     from .server import run
     try:
         settings = Settings.from_env()
-    except ConfigurationError as exc:
+        run(settings, host=host, port=port, workers=workers, threads=threads)
+    except ConfigurationError as exc:  # one line and exit 1, before any worker starts
         raise click.ClickException(str(exc)) from None
-    run(settings, host=host, port=port, workers=workers, threads=threads)
 
 
 @main.command()

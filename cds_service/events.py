@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+#: The service id recorded for a call to an id we do not serve (never the caller's text).
+UNKNOWN_SERVICE = "unknown"
+
 
 @dataclass(frozen=True)
 class CardSummary:
@@ -39,6 +42,8 @@ class HookCallEvent:
     duration_ms: float
     stages: dict[str, float] = field(default_factory=dict)
     cards: tuple[CardSummary, ...] = ()
+    # the caller was authenticated and the service is one we serve; only such calls are audited
+    admitted: bool = True
 
 
 Observer = Callable[[HookCallEvent], None]

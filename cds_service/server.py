@@ -1,6 +1,15 @@
-"""Run the app on gunicorn, configured from code (no config file to get out of step)."""
+"""Run the app on gunicorn, configured from code (no config file to get out of step).
+
+The edges gunicorn owns are made to answer like the app: its header limits leave room for
+a token of ``CDS_MAX_TOKEN_BYTES`` (and well beyond), so an oversized token reaches the app
+and gets our JSON 401; the few answers gunicorn still writes itself (a request line or
+header it cannot parse or that is over its limits: 400, 414, 431, 501) are JSON with our
+security and CORS headers instead of its HTML page. The settings are checked before
+gunicorn starts, so a bad one is a single line and a non-zero exit.
+"""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -40,6 +49,56 @@ def _hide_server_banner() -> None:
 
     wsgi.Response.default_headers = default_headers
     wsgi.Response._cds_no_banner = True
+
+
+#: gunicorn's limit on one header line, as a multiple of CDS_MAX_TOKEN_BYTES: a token up to this
+#: many times the limit is refused by the app (JSON 401); only a longer header line gets 431.
+HEADER_ROOM = 4
+_ERROR_CODES = {400: "bad-request", 403: "forbidden", 414: "uri-too-long", 417: "expectation-failed",
+                431: "header-too-large", 501: "not-implemented"}
+
+
+def header_field_limit(settings: Settings) -> int:
+    """``limit_request_field_size``: room for ``Authorization: Bearer`` + HEADER_ROOM tokens."""
+    return max(16384, HEADER_ROOM * settings.max_token_bytes + 1024)
+
+
+def _json_gunicorn_errors(settings: Settings) -> None:
+    """gunicorn's own error answers in our shape: JSON, security headers, CORS, no echo of input.
+
+    gunicorn writes them with ``gunicorn.util.write_error`` (called through the module), before
+    any app code runs; workers fork from this process and inherit the replacement.
+    """
+    from gunicorn import util
+
+    allow_origin = "Access-Control-Allow-Origin: *\r\n" if "*" in settings.cors_origins else ""
+
+    def write_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+        code = _ERROR_CODES.get(status_int, "bad-request" if status_int < 500 else "internal-error")
+        body = json.dumps({"error": code, "message": reason}).encode()
+        head = (f"HTTP/1.1 {status_int} {reason}\r\n"
+                "Connection: close\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n"
+                "X-Content-Type-Options: nosniff\r\n"
+                "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+                "Referrer-Policy: no-referrer\r\n"
+                f"{allow_origin}\r\n")
+        util.write_nonblock(sock, head.encode("latin-1") + body)
+
+    util.write_error = write_error
+
+
+def check_settings(settings: Settings) -> None:
+    """Everything that would stop a worker from booting, checked once in the master.
+
+    Raises:
+        ConfigurationError: one line naming the setting or file.
+    """
+    from .http.auth import check_configuration
+    from .logs import patient_hash_salt
+    check_configuration(settings)
+    patient_hash_salt(settings.patient_hash_salt, settings.data_dir)  # made once, before the fork
 
 
 def _prepare_metrics_dir(settings: Settings) -> None:
@@ -163,8 +222,14 @@ def _graceful_worker() -> type:
 
 
 def run(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
-    """Serve forever on ``host:port`` with ``workers`` processes of ``threads`` threads each."""
+    """Serve forever on ``host:port`` with ``workers`` processes of ``threads`` threads each.
+
+    Raises:
+        ConfigurationError: a setting is wrong (before gunicorn starts).
+    """
+    check_settings(settings)
     _hide_server_banner()
+    _json_gunicorn_errors(settings)
     _prepare_metrics_dir(settings)
     options = {
         "bind": f"{host}:{port}",
@@ -180,7 +245,7 @@ def run(settings: Settings, host: str, port: int, workers: int, threads: int) ->
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
-        # room for a token of CDS_MAX_TOKEN_BYTES, so the app (not gunicorn) refuses bigger ones
-        "limit_request_field_size": max(16384, settings.max_token_bytes + 64),
+        # room for tokens well over CDS_MAX_TOKEN_BYTES, so the app (not gunicorn) refuses them
+        "limit_request_field_size": header_field_limit(settings),
     }
     _Gunicorn(settings, options).run()

@@ -31,7 +31,9 @@ class Settings:
     """
 
     # HTTP surface
-    base_url: str = ""  # public base URL (behind a proxy); empty = derive from the request
+    # public base URL(s) the clients call, comma-separated; JWT ``aud`` is checked against these only
+    # (never the request's Host), so with auth on it is required. The first one is used for links.
+    base_url: str = ""
     cors_origins: tuple[str, ...] = ("*",)
     max_body_bytes: int = 5 * 1024 * 1024
     # Authentication (issue: JWT verification)
@@ -42,6 +44,7 @@ class Settings:
     jwks_timeout_seconds: float = 2.0
     jwks_cache_seconds: int = 3600
     jwks_refresh_interval_seconds: int = 60
+    jwks_failure_cache_seconds: int = 10  # a failed fetch is not retried for this long (per URL)
     allow_http_jwks: bool = False
     max_token_bytes: int = 16 * 1024
     # FHIR fetch and time budget
@@ -88,6 +91,11 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (settings are immutable)."""
         return dataclasses.replace(self, **changes)
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        """Every public base URL of ``CDS_BASE_URL`` (comma-separated), without a trailing slash."""
+        return tuple(part.strip().rstrip("/") for part in self.base_url.split(",") if part.strip())
 
     @property
     def effective_database_url(self) -> str:

@@ -59,7 +59,10 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """A real ``cds-service serve`` process (gunicorn) on a loopback port."""
+    """A real ``cds-service serve`` process (gunicorn) on a loopback port.
+
+    ``{url}`` in an env value becomes the server's own URL (for ``CDS_BASE_URL``).
+    """
 
     def __init__(self, env: dict[str, str], workers: int = 1, log_path: Path | None = None,
                  new_session: bool = False, port: int | None = None) -> None:
@@ -68,6 +71,7 @@ class LiveServer:
         self.log_path = log_path
         cmd = [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1",
                "--port", str(self.port), "--workers", str(workers)]
+        env = {k: v.replace("{url}", self.url) for k, v in env.items()}
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")} | env
         self._log = open(log_path, "wb") if log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(cmd, env=full_env, stdout=self._log, stderr=self._log,

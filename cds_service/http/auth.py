@@ -10,14 +10,19 @@ AuthenticationError whose message is a reason for the log: it never contains the
 """
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import math
+import socket
+import ssl
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import jwt
 from jwt.exceptions import (ExpiredSignatureError, ImmatureSignatureError, InvalidAudienceError,
                             InvalidIssuedAtError, InvalidIssuerError, InvalidTokenError,
@@ -53,64 +58,153 @@ class _CachedJwks:
 class JwksCache:
     """Per-process cache of fetched JWK Sets, refreshed when an unknown ``kid`` shows up.
 
-    A refresh happens at most once per ``refresh_interval`` per URL, so a stream of tokens
-    with made-up ``kid`` values cannot turn us into a request amplifier.
+    Each URL has its own lock, and a call never queues behind another call's fetch: if a
+    fetch of that URL is already under way, the caller uses the keys already known (or is
+    refused at once), so a hanging or dripping JWKS holds at most one thread per URL, for at
+    most ``timeout`` seconds in total, and never the calls of other issuers. A refresh happens
+    at most once per ``refresh_interval`` per URL (made-up ``kid`` values cannot turn us into a
+    request amplifier), and a failed fetch is not retried for ``failure_cache_seconds``.
     """
 
     timeout: float
     cache_seconds: float
     refresh_interval: float
     allow_http: bool
+    failure_cache_seconds: float = 10.0
     _entries: dict[str, _CachedJwks] = field(default_factory=dict)
     _last_fetch: dict[str, float] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _failed_at: dict[str, float] = field(default_factory=dict)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
 
     def key(self, url: str, kid: str) -> dict[str, Any] | None:
-        """The JWK with ``kid`` at ``url`` (None when it is not there even after a refresh)."""
-        with self._lock:
-            now = time.monotonic()
-            entry = self._entries.get(url)
-            if entry is None or now - entry.fetched_at > self.cache_seconds:
-                entry = self._refresh(url, now, stale=entry)
-            if kid not in entry.keys and now - self._last_fetch.get(url, 0.0) >= self.refresh_interval:
-                entry = self._refresh(url, now, stale=entry)
-            return entry.keys.get(kid)
+        """The JWK with ``kid`` at ``url`` (None when it is not there even after a refresh).
 
-    def _refresh(self, url: str, now: float, stale: _CachedJwks | None) -> _CachedJwks:
-        self._last_fetch[url] = now
+        Raises:
+            AuthenticationError: no keys known for ``url`` and they cannot be fetched now.
+        """
+        entry, fetch = self._without_fetch(url, kid)
+        if not fetch:
+            return entry.keys.get(kid) if entry is not None else None
+        lock = self._lock(url)
+        if not lock.acquire(blocking=False):  # another call is fetching this URL: never wait for it
+            if entry is not None:
+                return entry.keys.get(kid)
+            raise AuthenticationError("JWKS of this issuer is being fetched by another call")
+        try:
+            entry, fetch = self._without_fetch(url, kid)  # that other call may just have finished
+            if fetch:
+                entry = self._refresh(url, entry)
+            return entry.keys.get(kid) if entry is not None else None
+        finally:
+            lock.release()
+
+    def _without_fetch(self, url: str, kid: str) -> tuple[_CachedJwks | None, bool]:
+        """The cached entry and whether a fetch is due now.
+
+        Raises:
+            AuthenticationError: nothing cached and the last fetch failed only just now.
+        """
+        now = time.monotonic()
+        entry = self._entries.get(url)
+        fresh = entry is not None and now - entry.fetched_at <= self.cache_seconds
+        if fresh and entry is not None and kid in entry.keys:
+            return entry, False
+        if fresh and now - self._last_fetch.get(url, -1e18) < self.refresh_interval:
+            return entry, False
+        failed = self._failed_at.get(url)
+        if failed is not None and now - failed < self.failure_cache_seconds:
+            if entry is None:
+                raise AuthenticationError(
+                    f"JWKS fetch failed less than {self.failure_cache_seconds:g} s ago (not retried yet)")
+            return entry, False
+        return entry, True
+
+    def _lock(self, url: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(url, threading.Lock())
+
+    def _refresh(self, url: str, stale: _CachedJwks | None) -> _CachedJwks | None:
+        self._last_fetch[url] = time.monotonic()
         try:
             keys = fetch_jwks(url, self.timeout, self.allow_http)
         except AuthenticationError:
+            self._failed_at[url] = time.monotonic()
             if stale is not None:  # keep serving known keys while the EHR's JWKS is down
                 return stale
             raise
-        entry = _CachedJwks(keys=keys, fetched_at=now)
+        self._failed_at.pop(url, None)
+        entry = _CachedJwks(keys=keys, fetched_at=time.monotonic())
         self._entries[url] = entry
         return entry
 
 
+_TLS = ssl.create_default_context()
+
+
 def fetch_jwks(url: str, timeout: float, allow_http: bool) -> dict[str, dict[str, Any]]:
-    """GET a JWK Set (HTTPS, short timeout, no redirects, size-capped), as keys by ``kid``."""
+    """GET a JWK Set (HTTPS, no redirects, no proxy, size-capped), as keys by ``kid``.
+
+    ``timeout`` is a total deadline for the whole fetch (connect, TLS, request, headers and
+    every read of the body): a timer shuts the socket down when it passes, so a server that
+    hangs or drips one byte a second cannot hold the call longer. (Name resolution is the
+    operating system's and is not covered; trust files name hosts that resolve.)
+    """
     try:
         check_jwks_url(url, allow_http)
     except ValueError:
         raise AuthenticationError("JWKS URL not acceptable (https required)") from None
+    deadline = time.monotonic() + timeout
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    conn: http.client.HTTPConnection = (
+        http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout, context=_TLS)
+        if parts.scheme == "https" else http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout))
+    watchdog = threading.Timer(timeout, _abort, args=(conn,))
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
-                if response.status_code != 200:
-                    raise AuthenticationError(f"JWKS fetch answered HTTP {response.status_code}")
-                body = b""
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > _MAX_JWKS_BYTES:
-                        raise AuthenticationError("JWKS response too large")
-    except httpx.HTTPError as exc:
+        body = _get(conn, target, deadline)
+    except (OSError, http.client.HTTPException) as exc:
+        if time.monotonic() >= deadline:
+            raise AuthenticationError(f"JWKS fetch took longer than {timeout:g} s") from None
         raise AuthenticationError(f"JWKS fetch failed ({type(exc).__name__})") from None
+    finally:
+        watchdog.cancel()
+        conn.close()
     try:
         return keys_by_kid(json.loads(body))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise AuthenticationError("JWKS response is not a JWK Set") from None
+
+
+def _get(conn: http.client.HTTPConnection, target: str, deadline: float) -> bytes:
+    conn.request("GET", target, headers={"Accept": "application/json"})
+    response = conn.getresponse()
+    if response.status != 200:
+        raise AuthenticationError(f"JWKS fetch answered HTTP {response.status}")
+    body = bytearray()
+    while True:
+        if time.monotonic() >= deadline:
+            raise TimeoutError("JWKS deadline")
+        chunk = response.read1(65536)  # one socket read: the deadline is checked between reads
+        if not chunk:
+            if time.monotonic() >= deadline or (response.length or 0) > 0:  # cut by the watchdog, or short
+                raise TimeoutError("JWKS deadline")
+            return bytes(body)
+        body += chunk
+        if len(body) > _MAX_JWKS_BYTES:
+            raise AuthenticationError("JWKS response too large")
+
+
+def _abort(conn: http.client.HTTPConnection) -> None:
+    """Deadline passed: shut the socket down so a blocked connect/read returns at once."""
+    sock = conn.sock
+    if sock is not None:
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket call, also under TLS
+        except OSError:
+            pass
 
 
 def keys_by_kid(jwks: Any) -> dict[str, dict[str, Any]]:
@@ -126,14 +220,13 @@ class TokenVerifier:
     def __init__(self, settings: Settings, clients: dict[str, TrustedClient] | None = None) -> None:
         self.settings = settings
         self.algorithms = check_algorithms(tuple(settings.allowed_algorithms), "CDS_ALLOWED_ALGORITHMS")
-        if clients is None:
-            clients = (load_trust_file(settings.trust_file, settings.allow_http_jwks)
-                       if settings.require_auth and settings.trust_file else {})
-        self.clients = clients
+        self.clients = check_configuration(settings) if clients is None else clients
         self.jwks = JwksCache(timeout=settings.jwks_timeout_seconds, cache_seconds=settings.jwks_cache_seconds,
                               refresh_interval=settings.jwks_refresh_interval_seconds,
-                              allow_http=settings.allow_http_jwks)
+                              allow_http=settings.allow_http_jwks,
+                              failure_cache_seconds=settings.jwks_failure_cache_seconds)
         self.replay = open_replay_store(settings)  # shared table on PostgreSQL, else per-host SQLite
+        self._auth_off_warning = _RateLimitedWarning(AUTH_OFF_WARNING_INTERVAL_SECONDS)
         if settings.require_auth and settings.max_token_bytes <= 0:
             raise ConfigurationError("CDS_MAX_TOKEN_BYTES must be positive")
 
@@ -145,15 +238,21 @@ class TokenVerifier:
             return ["no trusted clients (CDS_TRUST_FILE unset or empty): every hook call will be refused"]
         return []
 
-    def verify(self, authorization: str | None, audience: str) -> str | None:
-        """The verified issuer, or None when authentication is off.
+    def audiences(self, path: str) -> list[str]:
+        """The ``aud`` values accepted for a call to ``path``: each configured base URL + the path.
+
+        Only ``CDS_BASE_URL`` decides; the request's Host and X-Forwarded-* headers never do.
+        """
+        return [base + path for base in self.settings.base_urls]
+
+    def verify(self, authorization: str | None, path: str) -> str | None:
+        """The verified issuer of a call to ``path`` (the request path), or None when auth is off.
 
         Raises:
             AuthenticationError: anything wrong with the token; the message is the log reason.
         """
         if not self.settings.require_auth:
-            log_event("auth-disabled", level=logging.WARNING,
-                      message="CDS_REQUIRE_AUTH=false: request not authenticated (development only)")
+            self._auth_off_warning.log()
             return None
         token = self._bearer(authorization)
         header = self._header(token)
@@ -163,7 +262,7 @@ class TokenVerifier:
         if algorithm not in (client.algorithms or self.algorithms):
             raise AuthenticationError(f"algorithm {_short(algorithm)} not allowed for this issuer")
         key = self._key(client, header)
-        verified = self._decode(token, key, algorithm, audience, client.issuer)
+        verified = self._decode(token, key, algorithm, self.audiences(path), client.issuer)
         if client.tenant is not None and verified.get("tenant") != client.tenant:
             raise AuthenticationError("tenant does not match the configured tenant")
         jti = verified["jti"]
@@ -190,7 +289,7 @@ class TokenVerifier:
     def _header(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
-        except InvalidTokenError:
+        except (InvalidTokenError, RecursionError, ValueError, TypeError):  # a nested header must not be a 500
             raise AuthenticationError("malformed token") from None
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm not in self.all_algorithms():
@@ -235,7 +334,7 @@ class TokenVerifier:
                 return key
         raise AuthenticationError(f"unknown kid {_short(kid)}")
 
-    def _decode(self, token: str, jwk: dict[str, Any], algorithm: str, audience: str,
+    def _decode(self, token: str, jwk: dict[str, Any], algorithm: str, audience: Sequence[str],
                 issuer: str) -> dict[str, Any]:
         if jwk.get("alg") not in (None, algorithm) or jwk.get("use") not in (None, "sig"):
             raise AuthenticationError("key is not for this algorithm or not a signing key")
@@ -268,11 +367,87 @@ class TokenVerifier:
 
 
 def _unverified_claims(token: str) -> dict[str, Any]:
-    """The payload before verification, only to find the issuer (nothing else is trusted yet)."""
+    """The payload before verification, to find the issuer and check the claim types.
+
+    ``exp``, ``iat`` and ``nbf`` must be JSON numbers (RFC 7519 NumericDate), finite, and not
+    booleans: a numeric string, ``true`` or ``1e400`` (which the JSON parser reads as infinity)
+    is refused before any library does arithmetic on it.
+    """
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
-    except InvalidTokenError:
+    except (InvalidTokenError, RecursionError, ValueError, TypeError):
         raise AuthenticationError("malformed token payload") from None
     if not isinstance(claims, dict):
         raise AuthenticationError("malformed token payload")
+    for name in _TIME_CLAIMS:
+        if name in claims and not _is_numeric_date(claims[name]):
+            raise AuthenticationError(f"{name} is not a JSON number")
     return claims
+
+
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+
+
+def _is_numeric_date(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def check_configuration(settings: Settings) -> dict[str, TrustedClient]:
+    """Everything about authentication that can be wrong at start, checked at once: the trusted
+    clients (from ``CDS_TRUST_FILE``), the algorithms, ``CDS_BASE_URL`` and the token size.
+
+    ``cds-service serve`` calls it before gunicorn starts, so a bad setting is one line and a
+    non-zero exit, not a traceback per worker.
+
+    Raises:
+        ConfigurationError: the message names the setting (or the trust file entry) and why.
+    """
+    check_algorithms(tuple(settings.allowed_algorithms), "CDS_ALLOWED_ALGORITHMS")
+    if not settings.require_auth:
+        return {}
+    check_base_urls(settings.base_urls)
+    if settings.max_token_bytes <= 0:
+        raise ConfigurationError("CDS_MAX_TOKEN_BYTES must be positive")
+    return load_trust_file(settings.trust_file, settings.allow_http_jwks) if settings.trust_file else {}
+
+
+def check_base_urls(base_urls: tuple[str, ...]) -> None:
+    """With auth on, ``CDS_BASE_URL`` must name the public URL(s) clients call (``aud``).
+
+    Raises:
+        ConfigurationError: it is empty or one entry is not an absolute http(s) URL.
+    """
+    if not base_urls:
+        raise ConfigurationError(
+            "CDS_BASE_URL is required when CDS_REQUIRE_AUTH is true: set it to the public base URL the EHR "
+            "calls (e.g. https://cds.example.org; comma-separated for several names), since JWT aud is "
+            "checked against it and never against the request's Host header")
+    for base in base_urls:
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ConfigurationError(f"CDS_BASE_URL: {base!r} is not an absolute http(s) URL without query")
+
+
+#: ``auth-disabled`` is logged at most once per this many seconds per process (plus at start).
+AUTH_OFF_WARNING_INTERVAL_SECONDS = 300.0
+
+
+class _RateLimitedWarning:
+    """The per-call "auth is off" warning, at most once per interval, with a count of the calls."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last = -1e18
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    def log(self) -> None:
+        with self._lock:
+            self._calls += 1
+            now = time.monotonic()
+            if now - self._last < self.interval:
+                return
+            self._last, calls, self._calls = now, self._calls, 0
+        log_event("auth-disabled", level=logging.WARNING, unauthenticatedCalls=calls,
+                  message="CDS_REQUIRE_AUTH=false: requests are not authenticated (development only); "
+                          f"logged at most every {self.interval:g} s")

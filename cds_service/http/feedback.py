@@ -11,7 +11,6 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..protocol import validation
 from .body import read_json
-from .routes import public_url
 from .state import get_state
 
 bp = Blueprint("cds_feedback", __name__)
@@ -19,9 +18,10 @@ bp = Blueprint("cds_feedback", __name__)
 
 @bp.post("/cds-services/<service_id>/feedback", strict_slashes=False)
 @bp.post("//cds-services/<service_id>/feedback", strict_slashes=False)
+@bp.post("/cds-services//<service_id>/feedback", strict_slashes=False)
 def post_feedback(service_id: str) -> Response:
     state = get_state()
-    issuer = state.verifier.verify(request.headers.get("Authorization"), public_url(state))
+    issuer = state.verifier.verify(request.headers.get("Authorization"), request.path)
     state.registry.get(service_id)  # 404 for a service we do not serve
     body = read_json(request, state.settings.max_body_bytes)
     validation.validate(body, "feedback", "feedback")

@@ -1,8 +1,9 @@
 """Blueprint: discovery, hook calls and developer evaluation. JSON in, JSON out.
 
 Paths answer directly, never with a redirect (a redirect breaks the browser's CORS
-preflight): ``/cds-services/{id}/`` and ``//cds-services/{id}`` (the sandbox builds
-``discoveryUrl + "/" + id``) are routes of their own.
+preflight): ``/cds-services/{id}/``, ``//cds-services/{id}`` and ``/cds-services//{id}`` (the
+sandbox builds ``discoveryUrl + "/" + id``, so a discovery URL typed with a trailing slash
+gives ``//{id}``) are routes of their own.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from ..budget import Deadline
 from ..errors import ServiceError
-from ..events import CardSummary, HookCallEvent
+from ..events import UNKNOWN_SERVICE, CardSummary, HookCallEvent
 from ..logs import hash_patient_id, log_event
 from ..services.bundle import answer_bundle, bundle_service
 from ..services.call import CallOptions, run_hook_call
@@ -25,15 +26,12 @@ from .state import AppState, get_state
 bp = Blueprint("cds", __name__)
 
 
-def public_url(state: AppState, path: str | None = None) -> str:
-    """The URL the client called, as the client sees it (``CDS_BASE_URL`` behind a proxy)."""
-    path = request.path if path is None else path
-    base = state.settings.base_url.rstrip("/") or request.host_url.rstrip("/")
-    return base + path
+def _public_base(state: AppState) -> str:
+    return (state.settings.base_urls[:1] or (request.host_url.rstrip("/"),))[0]
 
 
 def link_base(state: AppState) -> str:
-    return (state.settings.link_base_url or state.settings.base_url or request.host_url).rstrip("/")
+    return (state.settings.link_base_url or _public_base(state)).rstrip("/")
 
 
 @bp.get("/cds-services", strict_slashes=False)
@@ -44,17 +42,21 @@ def discovery() -> Response:
 
 @bp.post("/cds-services/<service_id>", strict_slashes=False)
 @bp.post("//cds-services/<service_id>", strict_slashes=False)
+@bp.post("/cds-services//<service_id>", strict_slashes=False)
 def call_service(service_id: str) -> Response:
     """A hook call: authenticate, validate, gather data, decide, answer."""
     state = get_state()
     started = time.monotonic()
     deadline = Deadline(state.settings.time_budget_ms)
-    event: dict[str, Any] = {"service_id": service_id, "hook": None, "hook_instance": None,
-                             "issuer": None, "patient_hash": None}
+    # an id we do not serve is never logged, counted or stored as sent (it is the caller's text)
+    event: dict[str, Any] = {"service_id": service_id if service_id in state.registry.entries else UNKNOWN_SERVICE,
+                             "hook": None, "hook_instance": None, "issuer": None, "patient_hash": None,
+                             "admitted": False}
     phi: dict[str, Any] = {}
     try:
-        event["issuer"] = state.verifier.verify(request.headers.get("Authorization"), public_url(state))
+        event["issuer"] = state.verifier.verify(request.headers.get("Authorization"), request.path)
         definition, service = state.registry.get(service_id)
+        event["admitted"] = True  # authenticated, and a service we serve: from here on it is audited
         body = read_json(request, state.settings.max_body_bytes)
         if isinstance(body, dict):
             event["hook"] = body.get("hook") if isinstance(body.get("hook"), str) else None

@@ -9,6 +9,11 @@ tenant it must present and the signing algorithms it may use::
         jwks_url: [https://ehr.example.org/.well-known/jwks.json]
         tenant: 2ddd6c3a-8e9a-44c6-a305-52111ad302a2
         algorithms: [RS384]
+
+A token's ``jku`` header is honoured only when it is one of the client's ``jwks_url``
+entries, even when the key itself is pinned (``jwks``/``jwks_file``): a client whose tokens
+always carry a ``jku`` (the CDS Hooks sandbox) needs that URL listed too (see
+``trust.sandbox.yaml``).
 """
 from __future__ import annotations
 
@@ -66,8 +71,11 @@ def load_trust_file(path: str | Path, allow_http_jwks: bool = False) -> dict[str
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"trust file {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"CDS_TRUST_FILE: cannot read trust file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"CDS_TRUST_FILE: trust file {path} is not valid YAML: "
+                                 + " ".join(str(exc).split())) from None
     entries = (document or {}).get("clients") if isinstance(document or {}, dict) else None
     if entries is None:
         entries = []
@@ -127,8 +135,10 @@ def _static_jwks(entry: dict[str, Any], where: str, base: Path) -> dict[str, Any
         file = file if file.is_absolute() else base / file
         try:
             jwks = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"{where}: jwks_file {file}: {exc}") from None
+        except OSError as exc:
+            raise ConfigurationError(f"{where}: cannot read jwks_file {file}: {exc.strerror or exc}") from None
+        except (ValueError, RecursionError) as exc:
+            raise ConfigurationError(f"{where}: jwks_file {file} is not JSON: {exc}") from None
     if jwks is None:
         return None
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):

@@ -82,6 +82,14 @@ class NewConnectionLoad:
         return self.outcomes
 
 
+def _read_tail(sock: socket.socket) -> bytes | str:
+    """What a kept connection yields after the server exits: b"" (a clean close) or "reset"."""
+    try:
+        return sock.recv(1)
+    except ConnectionResetError:
+        return "reset"
+
+
 def test_sigterm_finishes_accepted_requests_and_closes_keepalive_cleanly(tmp_path: Path) -> None:
     server = LiveServer({"CDS_REQUIRE_AUTH": "false", "CDS_DATA_DIR": str(tmp_path / "data")}, workers=2,
                         log_path=tmp_path / "server.log")
@@ -107,7 +115,7 @@ def test_sigterm_finishes_accepted_requests_and_closes_keepalive_cleanly(tmp_pat
     sticky_answer = _read_response(sticky)
     answers = []
     for i, conn in enumerate(idle):
-        time.sleep(max(0.0, started + 0.05 + i * 0.15 - time.monotonic()))  # 0.05 .. 1.1 s after the signal
+        time.sleep(max(0.0, started + 0.3 + i * 0.12 - time.monotonic()))  # 0.3 .. 1.1 s after the signal
         conn.request("GET", "/healthz")
         response = conn.getresponse()
         response.read()
@@ -116,6 +124,9 @@ def test_sigterm_finishes_accepted_requests_and_closes_keepalive_cleanly(tmp_pat
     uploading.sendall(body[100:])  # the rest of an upload accepted before the signal
     upload_status, _, upload_body = _read_response(uploading)
     server.process.wait(20)
+    # A request that raced the signal (answered before the worker saw it) may keep the connection;
+    # it must then be closed cleanly when the worker exits: an end of stream, never a reset.
+    sticky_tail = b"" if sticky_answer[1]["connection"] == "close" else _read_tail(sticky)
     outcomes = load.stop()
     pooled.close()
     sticky.close()
@@ -123,9 +134,15 @@ def test_sigterm_finishes_accepted_requests_and_closes_keepalive_cleanly(tmp_pat
     server.stop()
 
     assert server.process.returncode == 0
-    assert sticky_answer[0] == 200 and sticky_answer[1]["connection"] == "close"
+    assert sticky_answer[0] == 200 and sticky_tail == b""
     assert answers == [(200, "close")] * len(idle)
     assert pooled_answer.status_code == 200 and pooled_answer.headers["connection"] == "close"
     assert upload_status == 200 and "cards" in json.loads(upload_body)
     assert outcomes["ok"] > 0 and outcomes["refused"] > 0
+    # A new connection whose handshake the kernel completes in the instant between the last
+    # worker's final accept and its close of the listening socket is reset before any request
+    # reaches the app: not an accepted request, and rare (docs/deploy.md; a load balancer stops
+    # sending first, see the preStop sleep). Anything else, or more than a trace, fails.
+    raced = outcomes.pop("failed after connect: ConnectionResetError", 0)
+    assert raced <= max(1, sum(outcomes.values()) // 200), outcomes
     assert set(outcomes) <= {"ok", "refused"}, outcomes

@@ -136,7 +136,8 @@ def test_cors_headers_on_errors(http: httpx.Client, method: str, path: str, cont
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """Authentication on, no client trusted: every hook call is a 401."""
     tmp: Path = tmp_path_factory.mktemp("auth")
-    server = LiveServer({"CDS_REQUIRE_AUTH": "true", "CDS_DATA_DIR": str(tmp / "data")}, log_path=tmp / "server.log")
+    server = LiveServer({"CDS_REQUIRE_AUTH": "true", "CDS_DATA_DIR": str(tmp / "data"), "CDS_BASE_URL": "{url}"},
+                        log_path=tmp / "server.log")
     yield server
     server.stop()
 

@@ -25,6 +25,7 @@ SANDBOX_ISS = "https://ehr-sandbox-style.test"
 EPIC_ISS = "https://ehr-epic-style.test"
 EPIC_TENANT = "tenant-42"
 SERVICE = "leg-weakness"
+PUBLIC_BASE = "https://cds-public.example.org"  # the server's other configured name (CDS_BASE_URL)
 
 
 class JwksServer:
@@ -79,8 +80,9 @@ class SecurityEnv:
                           tenant=EPIC_TENANT, **kwargs)
 
     def post(self, token: str | None, body: bytes | None = None, authorization: str | None = None,
-             service: str = SERVICE, content_type: str = "application/json") -> httpx.Response:
-        headers = {"Content-Type": content_type}
+             service: str = SERVICE, content_type: str = "application/json",
+             headers: dict[str, str] | None = None) -> httpx.Response:
+        headers = {"Content-Type": content_type, **(headers or {})}
         if authorization is not None:
             headers["Authorization"] = authorization
         elif token is not None:
@@ -134,6 +136,7 @@ def security_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecurityE
         f"    tenant: {EPIC_TENANT}\n"
         "    algorithms: [RS384]\n")
     server = LiveServer({"CDS_REQUIRE_AUTH": "true", "CDS_TRUST_FILE": str(tmp / "trust.yaml"),
+                         "CDS_BASE_URL": f"{PUBLIC_BASE}, {{url}}",  # two names, comma-separated
                          "CDS_ALLOW_HTTP_JWKS": "true", "CDS_DATA_DIR": str(tmp / "data"),
                          "CDS_JWKS_REFRESH_INTERVAL_SECONDS": "300", "CDS_MAX_TOKEN_BYTES": "8192"},
                         workers=2, log_path=tmp / "server.log")

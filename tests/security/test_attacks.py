@@ -23,6 +23,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from cds_service.client import sign_token
+
 from .conftest import EPIC_ISS, SANDBOX_ISS, SecurityEnv, hook_body
 
 
@@ -44,6 +46,16 @@ def _signed(env: SecurityEnv, key: dict[str, Any] | None = None, headers: dict[s
     head = {"kid": key["kid"], "jku": env.jwks_server.url, **(headers or {})}
     head = {k: v for k, v in head.items() if v is not None}
     return jwt.encode(_claims(env, **changes), jwt.PyJWK(key).key, algorithm=key["alg"], headers=head)
+
+
+def _raw_claims(env: SecurityEnv, **raw: str) -> str:
+    """A token signed with the trusted key whose payload has claims written as raw JSON text
+    (``exp='1e400'`` puts the number 1e400 itself in the payload, not a string)."""
+    claims = json.dumps(_claims(env, **{k: None for k in raw}))[:-1]
+    payload = claims + "".join(f', "{name}": {text}' for name, text in raw.items()) + "}"
+    key = env.sandbox_key
+    return jwt.api_jws.encode(payload.encode(), jwt.PyJWK(key).key, algorithm=key["alg"],
+                              headers={"kid": key["kid"], "jku": env.jwks_server.url, "typ": "JWT"})
 
 
 def _unsigned(env: SecurityEnv) -> str:
@@ -68,6 +80,8 @@ class Attack:
     authorization: Callable[[SecurityEnv], str | None]  # the full Authorization header (None = absent)
     reason: str  # a fragment of the logged reason
     service: str = "leg-weakness"
+    host: str = ""  # a Host header to send (aud must never be taken from it)
+    forwarded: str = ""  # an X-Forwarded-Host header to send
 
 
 def _bearer(make: Callable[[SecurityEnv], str]) -> Callable[[SecurityEnv], str]:
@@ -108,6 +122,25 @@ ATTACKS = [
         lambda env: jwt.encode(_claims(env, iss=EPIC_ISS, tenant="other"), jwt.PyJWK(env.epic_key).key,
                                algorithm="RS384", headers={"kid": env.epic_key["kid"]})), "tenant"),
     Attack("oversize token", _bearer(lambda env: _signed(env, padding="x" * 9000)), "token over"),
+    Attack("exp as a numeric string", _bearer(lambda env: _signed(env, exp=str(int(time.time()) + 300))),
+           "exp is not a JSON number"),
+    Attack("iat as a numeric string", _bearer(lambda env: _signed(env, iat=str(int(time.time())))),
+           "iat is not a JSON number"),
+    Attack("nbf as a numeric string", _bearer(lambda env: _signed(env, nbf=str(int(time.time()) - 10))),
+           "nbf is not a JSON number"),
+    Attack("exp true", _bearer(lambda env: _raw_claims(env, exp="true")), "exp is not a JSON number"),
+    Attack("exp 1e400 (infinity)", _bearer(lambda env: _raw_claims(env, exp="1e400")), "exp is not a JSON number"),
+    Attack("exp NaN", _bearer(lambda env: _raw_claims(env, exp="NaN")), "exp is not a JSON number"),
+    Attack("iat -Infinity", _bearer(lambda env: _raw_claims(env, iat="-Infinity")), "iat is not a JSON number"),
+    Attack("deeply nested header", _bearer(
+        lambda env: _b64(b'{"alg":"ES384","x":' + b"[" * 3000 + b"]" * 3000 + b"}") + "." + _b64(b"{}") + ".x"),
+           "malformed token"),
+    Attack("token signed for another service, sent with that service's Host", _bearer(
+        lambda env: _signed(env, aud="http://other-cds.example/cds-services/leg-weakness")), "aud",
+           host="other-cds.example"),
+    Attack("aud from X-Forwarded-Host", _bearer(
+        lambda env: _signed(env, aud="https://proxy-name.example/cds-services/leg-weakness")), "aud",
+           host="", forwarded="proxy-name.example"),
     Attack("feedback without a token", lambda env: None, "missing Authorization", "leg-weakness/feedback"),
     Attack("hook-call token replayed on feedback", _bearer(lambda env: _signed(env)), "aud",
            "leg-weakness/feedback"),
@@ -121,7 +154,11 @@ def test_attack_is_refused(security_env: SecurityEnv, attack: Attack) -> None:
     authorization = attack.authorization(env)
     marker = str(uuid.uuid4())
     before = env.log_size()
-    response = env.post(None, body=hook_body(marker), authorization=authorization, service=attack.service)
+    headers = {"Host": attack.host} if attack.host else {}
+    if attack.forwarded:
+        headers |= {"X-Forwarded-Host": attack.forwarded, "X-Forwarded-Proto": "https"}
+    response = env.post(None, body=hook_body(marker), authorization=authorization, service=attack.service,
+                        headers=headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert response.json() == {"error": "unauthorized"}
@@ -216,3 +253,29 @@ def test_feedback_with_its_own_token_is_accepted(security_env: SecurityEnv) -> N
     token = env.sandbox_token(aud=env.url("leg-weakness/feedback"))
     response = env.post(token, body=json.dumps(feedback).encode(), service="leg-weakness/feedback")
     assert response.status_code == 200, response.text
+
+
+def test_every_configured_base_url_is_an_accepted_audience(security_env: SecurityEnv) -> None:
+    """CDS_BASE_URL is 'https://cds-public.example.org, <loopback URL>': both names work."""
+    from .conftest import PUBLIC_BASE
+    token = security_env.sandbox_token(aud=f"{PUBLIC_BASE}/cds-services/leg-weakness")
+    assert security_env.post(token).status_code == 200
+    assert security_env.post(security_env.sandbox_token()).status_code == 200
+
+
+def test_sandbox_double_slash_url_is_served_with_its_exact_aud(security_env: SecurityEnv) -> None:
+    """The sandbox posts to discoveryUrl + '/' + id: '/cds-services//{id}', aud = that URL."""
+    env = security_env
+    url = f"{env.server.url}/cds-services//leg-weakness"
+    token = sign_token(env.sandbox_key, SANDBOX_ISS, url, jku=env.jwks_server.url)
+    response = httpx.post(url, content=hook_body(), follow_redirects=False, timeout=30,
+                          headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    assert "cards" in response.json()
+    feedback_url = url + "/feedback"
+    token = sign_token(env.sandbox_key, SANDBOX_ISS, feedback_url, jku=env.jwks_server.url)
+    feedback = {"feedback": [{"card": str(uuid.uuid4()), "outcome": "overridden",
+                              "outcomeTimestamp": "2026-01-01T10:00:00.375Z"}]}
+    answer = httpx.post(feedback_url, json=feedback, follow_redirects=False, timeout=30,
+                        headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text

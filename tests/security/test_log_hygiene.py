@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cds_service.logs import hash_patient_id
+import os
+import stat
+
+from cds_service.logs import SALT_FILE, hash_patient_id
 
 from .conftest import SecurityEnv, hook_body
 
@@ -54,4 +57,11 @@ def test_log_holds_no_token_and_no_patient_data(security_env: SecurityEnv) -> No
     log = env.server.log_text()
     for secret in [*tokens, ACCESS_TOKEN, NAME, *NAME.split(), BIRTH_DATE, FREE_TEXT, PATIENT_ID]:
         assert secret not in log, f"{secret[:20]} found in the log"
-    assert hash_patient_id(PATIENT_ID, "") in log  # the id appears as its salted hash only
+    # CDS_PATIENT_HASH_SALT is empty here: the server made a random salt, kept with mode 600
+    assert env.server.log_path is not None
+    salt_file = env.server.log_path.parent / "data" / SALT_FILE
+    assert stat.S_IMODE(os.stat(salt_file).st_mode) == 0o600
+    salt = salt_file.read_text().strip()
+    assert len(salt) == 64
+    assert hash_patient_id(PATIENT_ID, salt) in log  # the id appears as its salted hash only
+    assert hash_patient_id(PATIENT_ID, "") not in log  # not the unsalted one anyone can compute

@@ -71,7 +71,7 @@ def openapi_document(live_server: LiveServer) -> dict[str, Any]:
 
 def test_openapi_lists_the_hook_endpoints(openapi_document: dict[str, Any]) -> None:
     call = openapi_document["paths"]["/cds-services/{id}"]["post"]
-    assert call["security"] == [{"cdsJwt": []}]
+    assert call["security"] == []  # this server runs with CDS_REQUIRE_AUTH=false; see test_openapi_document
     assert "leg-weakness" in call["parameters"][0]["schema"]["enum"]
     assert openapi_document["paths"]["/cds-services"]["get"]["security"] == []
 

@@ -27,7 +27,9 @@ from tests.conftest import DATA, LiveServer
 from .conftest import JwksServer, hook_body
 
 ROOT = Path(__file__).resolve().parents[2]
-AUD = "https://cds.example.org/cds-services/leg-weakness"
+BASE = "https://cds.example.org"
+PATH = "/cds-services/leg-weakness"
+AUD = BASE + PATH
 
 
 def _trust(tmp_path: Path, text: str) -> Path:
@@ -76,17 +78,17 @@ def test_unknown_kids_do_not_hammer_the_jwks_url_and_rotation_is_picked_up(tmp_p
     server = JwksServer(public_jwks([key]))
     try:
         trust = _trust(tmp_path, f"clients:\n  - {{issuer: https://ehr.test, jwks_url: [{server.url}]}}\n")
-        settings = Settings(data_dir=str(tmp_path), trust_file=str(trust), allow_http_jwks=True,
+        settings = Settings(data_dir=str(tmp_path), base_url=BASE, trust_file=str(trust), allow_http_jwks=True,
                             jwks_refresh_interval_seconds=300)
         verifier = TokenVerifier(settings)
-        assert verifier.verify("Bearer " + sign_token(key, "https://ehr.test", AUD, jku=server.url), AUD)
+        assert verifier.verify("Bearer " + sign_token(key, "https://ehr.test", AUD, jku=server.url), PATH)
         for _ in range(5):
             with pytest.raises(AuthenticationError, match="unknown kid"):
-                verifier.verify("Bearer " + sign_token(rotated, "https://ehr.test", AUD, jku=server.url), AUD)
+                verifier.verify("Bearer " + sign_token(rotated, "https://ehr.test", AUD, jku=server.url), PATH)
         assert server.requests == 1  # the refresh interval has not passed
         server.body = json.dumps(public_jwks([key, rotated])).encode()
         eager = TokenVerifier(settings.replace(jwks_refresh_interval_seconds=0))
-        assert eager.verify("Bearer " + sign_token(rotated, "https://ehr.test", AUD, jku=server.url), AUD)
+        assert eager.verify("Bearer " + sign_token(rotated, "https://ehr.test", AUD, jku=server.url), PATH)
     finally:
         server.stop()
 
@@ -95,8 +97,8 @@ def test_inline_jwks_without_jku(tmp_path: Path) -> None:
     key = generate_key("RS384")
     trust = _trust(tmp_path, "clients:\n  - issuer: https://ehr.test\n    jwks: "
                    + json.dumps(public_jwks([key])) + "\n")
-    verifier = TokenVerifier(Settings(data_dir=str(tmp_path), trust_file=str(trust)))
-    assert verifier.verify("Bearer " + sign_token(key, "https://ehr.test", [AUD, "x"], style="epic"), AUD) \
+    verifier = TokenVerifier(Settings(data_dir=str(tmp_path), base_url=BASE, trust_file=str(trust)))
+    assert verifier.verify("Bearer " + sign_token(key, "https://ehr.test", [AUD, "x"], style="epic"), PATH) \
         == "https://ehr.test"  # type: ignore[arg-type]
 
 
@@ -110,15 +112,19 @@ def test_replay_store_is_shared_by_two_handles_on_one_file(tmp_path: Path) -> No
     assert second.remember("iss", "old", later)  # an expired leftover is not a replay
 
 
-def test_auth_off_warns_at_start_and_on_every_call(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_auth_off_warns_at_start_then_at_most_once_per_interval(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="cds_service"):
         app = create_app(Settings(require_auth=False, data_dir=str(tmp_path)))
         assert any("CDS_REQUIRE_AUTH=false" in str(getattr(r, "fields", {})) for r in caplog.records)
         caplog.clear()
-        response = app.test_client().post("/cds-services/leg-weakness", data=hook_body(),
-                                          content_type="application/json")
-    assert response.status_code == 200
-    assert [r for r in caplog.records if r.getMessage() == "auth-disabled"]
+        client = app.test_client()
+        for _ in range(20):
+            response = client.post("/cds-services/leg-weakness", data=hook_body(), content_type="application/json")
+            assert response.status_code == 200
+    warnings = [r for r in caplog.records if r.getMessage() == "auth-disabled"]
+    assert len(warnings) == 1  # not one per call (issue 11): once, then at most every interval
+    assert warnings[0].fields["unauthenticatedCalls"] == 1  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -150,7 +156,8 @@ def test_readme_round_trip(tmp_path: Path) -> None:
     (tmp_path / "trust.yaml").write_text(
         "clients:\n  - issuer: https://ehr.example.org\n    jwks_file: ES384-jwks.json\n"
         "  - issuer: https://epic.example.org\n    jwks_file: RS384-jwks.json\n")
-    server = LiveServer({"CDS_TRUST_FILE": str(tmp_path / "trust.yaml"), "CDS_DATA_DIR": str(tmp_path / "data")},
+    server = LiveServer({"CDS_TRUST_FILE": str(tmp_path / "trust.yaml"), "CDS_DATA_DIR": str(tmp_path / "data"),
+                         "CDS_BASE_URL": "{url}"},
                         log_path=tmp_path / "server.log")
     try:
         url = f"{server.url}/cds-services/leg-weakness"
@@ -188,27 +195,33 @@ def test_spec_example_key_and_header_verify_against_the_spec_jwks(tmp_path: Path
     trust = _trust(tmp_path, f"clients:\n  - issuer: {payload['iss']}\n    jwks_url: [{header['jku']}]\n"
                    f"    jwks_file: {SPEC / 'spec-2.0.1' / 'jwks-public-example.json'}\n"
                    f"    tenant: {payload['tenant']}\n")
-    verifier = TokenVerifier(Settings(data_dir=str(tmp_path), trust_file=str(trust)))
+    verifier = TokenVerifier(Settings(data_dir=str(tmp_path), base_url=BASE, trust_file=str(trust)))
     now = int(time.time())
     claims = {**payload, "aud": AUD, "iat": now, "exp": now + 300}
     token = jwt.encode(claims, jwt.PyJWK(private).key, algorithm=header["alg"],
                        headers={k: v for k, v in header.items() if k != "alg"})
     # the key is pinned in the trust file, so the (unreachable) jku is never fetched
-    assert verifier.verify(f"Bearer {token}", AUD) == payload["iss"]
+    assert verifier.verify(f"Bearer {token}", PATH) == payload["iss"]
     with pytest.raises(AuthenticationError, match="replayed"):
-        verifier.verify(f"Bearer {token}", AUD)
+        verifier.verify(f"Bearer {token}", PATH)
 
 
-def test_sandbox_public_jwks_as_a_pinned_key(tmp_path: Path) -> None:
-    """The sandbox's published JWKS loads; a token with its kid but another key is refused."""
-    jwks = json.loads((SPEC / "sandbox" / "sandbox-jwks.json").read_text())
-    kid = jwks["keys"][0]["kid"]
-    trust = _trust(tmp_path, "clients:\n  - issuer: https://sandbox.cds-hooks.org\n"
-                   "    jwks_url: [https://sandbox.cds-hooks.org/.well-known/jwks.json]\n"
-                   f"    jwks_file: {SPEC / 'sandbox' / 'sandbox-jwks.json'}\n")
-    verifier = TokenVerifier(Settings(data_dir=str(tmp_path), trust_file=str(trust)))
+def test_shipped_sandbox_trust_file_pins_the_sandbox_key_and_lists_its_jku(tmp_path: Path) -> None:
+    """trust.sandbox.yaml: development only, the sandbox's public JWKS inline, its jku allowlisted.
+
+    A token with the sandbox's kid and jku but another key is refused by signature, with no
+    network call (the key is pinned; the jku is allowlisted, so it is not refused for that)."""
+    text = (ROOT / "trust.sandbox.yaml").read_text()
+    assert "DEVELOPMENT ONLY" in text and "NEVER USE THIS FILE WITH REAL PATIENT DATA" in text
+    client = load_trust_file(ROOT / "trust.sandbox.yaml")["https://sandbox.cds-hooks.org"]
+    jku = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+    assert client.jwks_urls == (jku,) and client.algorithms == ("ES384",)
+    assert client.jwks is not None
+    kid = client.jwks["keys"][0]["kid"]
+    assert kid == "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f" and "d" not in client.jwks["keys"][0]
+    verifier = TokenVerifier(Settings(data_dir=str(tmp_path), base_url=BASE,
+                                      trust_file=str(ROOT / "trust.sandbox.yaml")))
     forged = generate_key("ES384", kid=kid)
-    token = sign_token(forged, "https://sandbox.cds-hooks.org", AUD,
-                       jku="https://sandbox.cds-hooks.org/.well-known/jwks.json")
+    token = sign_token(forged, "https://sandbox.cds-hooks.org", AUD, jku=jku)
     with pytest.raises(AuthenticationError, match="bad signature"):
-        verifier.verify(f"Bearer {token}", AUD)
+        verifier.verify(f"Bearer {token}", PATH)

@@ -41,7 +41,7 @@ def test_hook_calls_and_cards_are_audited_without_identifiers(tmp_path: Path, da
 
 
 def test_metrics_need_no_token(tmp_path: Path) -> None:
-    app = create_app(Settings(require_auth=True, data_dir=str(tmp_path / "data")))
+    app = create_app(Settings(require_auth=True, base_url="https://cds.example.org", data_dir=str(tmp_path / "data")))
     try:
         response = app.test_client().get("/metrics")
         assert response.status_code == 200 and b"cds_hook_calls_total" in response.data

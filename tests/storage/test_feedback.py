@@ -114,7 +114,8 @@ def test_unknown_service_is_404(client) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_feedback_needs_a_token_when_auth_is_on(tmp_path: Path, backend: str, database_url: str) -> None:
-    app = create_app(Settings(require_auth=True, data_dir=str(tmp_path / "data"), database_url=database_url))
+    app = create_app(Settings(require_auth=True, base_url="https://cds.example.org", data_dir=str(tmp_path / "data"),
+                              database_url=database_url))
     try:
         response = app.test_client().post(URL, json={"feedback": [accepted("c")]})
         assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Regenerate requirements.lock (run time + postgres driver) and requirements-test.lock (+ test extras) from pyproject.toml, with hashes, from PyPI only.
+set -euo pipefail; cd "$(dirname "$0")/.."; python3 -m venv /tmp/cds-lock-venv && /tmp/cds-lock-venv/bin/pip install --quiet 'pip-tools==7.6.2' && for spec in "requirements.lock:postgres" "requirements-test.lock:postgres,test"; do env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null /tmp/cds-lock-venv/bin/pip-compile --quiet --resolver=backtracking --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple --extra "${spec#*:}" --output-file "${spec%%:*}" pyproject.toml; done
