@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -66,6 +67,7 @@ class CallOptions:
     link_base_url: str = ""
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     new_id: IdFactory = new_uuid
+    prefetch_max_resources: int | None = 1000  # CDS_PREFETCH_MAX_RESOURCES: resources read per key
 
 
 def run_hook_call(definition: ServiceDefinition, handler: Handler, body: Any, *,
@@ -85,7 +87,7 @@ def run_hook_call(definition: ServiceDefinition, handler: Handler, body: Any, *,
             raise HookMismatchError(
                 f"service {definition.id!r} answers hook {definition.hook!r}, not {body['hook']!r}")
     context: Mapping[str, Any] = body["context"]
-    builder = RecordBuilder(keep=dict(keep or {}))
+    builder = RecordBuilder(keep=dict(keep or {}), max_per_source=options.prefetch_max_resources)
     statuses = classify(body.get("prefetch"), definition.prefetch)
     with deadline.stage("validate"):
         for key, status in statuses.items():
@@ -112,22 +114,21 @@ def run_hook_call(definition: ServiceDefinition, handler: Handler, body: Any, *,
         raise PreconditionFailedError(
             "required data is neither prefetched nor obtainable from the FHIR server",
             extra={"missing": [{"key": k, "reason": r} for k, r in sorted(required_missing.items())]})
-    with deadline.stage("validate"):
-        try:
-            record = builder.build(context.get("patientId"), context.get("encounterId"))
-        except InvalidPrefetchError as exc:
-            if str(exc.extra.get("prefetchKey", "")).startswith("fetched:"):
-                raise PreconditionFailedError(
-                    "data fetched from the FHIR server is not valid FHIR R4",
-                    details=exc.details) from None
-            raise
+    with deadline.stage("validate"), _fetched_invalid_is_412():
+        record = builder.build(context.get("patientId"), context.get("encounterId"), deadline)
+    if builder.truncated:
+        log_event("prefetch-truncated", level=logging.WARNING, service=definition.id,
+                  hookInstance=body.get("hookInstance"), limit=options.prefetch_max_resources,
+                  notRead=builder.truncated)
+    overrun = overrun or record.partial
     call = CallContext(patient_id=context.get("patientId"), encounter_id=context.get("encounterId"),
                        now=options.clock(), link_base_url=options.link_base_url, deadline=deadline,
                        new_id=options.new_id, partial=overrun)
     if overrun and required_missing:
         cards: list[dict[str, Any]] = []
     else:
-        cards = handler(record, call)
+        with _fetched_invalid_is_412():  # orders and results are validated when the card path reads them
+            cards = handler(record, call)
     overrun = overrun or deadline.expired()
     if overrun:
         cards = keep_red_flags(cards)
@@ -136,6 +137,18 @@ def run_hook_call(definition: ServiceDefinition, handler: Handler, body: Any, *,
         check_response(response, definition.id)
     return CallResult(response=response, outcome="overrun" if overrun else "ok",
                       unavailable=unavailable, fetched=tuple(results))
+
+
+@contextmanager
+def _fetched_invalid_is_412() -> Iterator[None]:
+    """Invalid FHIR from the FHIR server is not the client's request error: 412, not 400."""
+    try:
+        yield
+    except InvalidPrefetchError as exc:
+        if str(exc.extra.get("prefetchKey", "")).startswith("fetched:"):
+            raise PreconditionFailedError("data fetched from the FHIR server is not valid FHIR R4",
+                                          details=exc.details) from None
+        raise
 
 
 def keep_red_flags(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:

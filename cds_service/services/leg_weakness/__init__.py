@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ...errors import ConfigurationError
 from ...card_builder import CardLibrary, CardOptions, build_cards
 from ...clinical.findings import detect_findings
 from ...clinical.knowledge import Knowledge
-from ...fhir.record import PatientRecord
+from ...fhir.record import DEFERRED_TYPES, PatientRecord, code_filter
 from ...protocol.registry import ServiceDefinition
 from ..call import CallContext
 
@@ -86,8 +87,15 @@ class LegWeaknessService:
         return [encounter_start, patient_view]
 
     def record_filters(self) -> Mapping[str, Any]:
-        """Per-type filters for the record builder: validate only Observations we read."""
-        return {"Observation": self.knowledge.is_relevant_observation}
+        """Per-type filters for the record builder: validate only the Observations we read, and
+        only the orders and results whose codes an orderable test of the cards matches."""
+        return self._filters
+
+    @cached_property
+    def _filters(self) -> Mapping[str, Any]:
+        orders = {key for order in self.cards.orders.values() for key in order.key_set()}
+        return {"Observation": self.knowledge.is_relevant_observation,
+                **{rtype: code_filter(rtype, orders) for rtype in DEFERRED_TYPES}}
 
     def handle(self, record: PatientRecord, call: CallContext) -> list[dict[str, Any]]:
         """Findings for this record, turned into cards (an empty list when there is nothing to say)."""
