@@ -16,7 +16,7 @@ import copy
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -48,13 +48,25 @@ SORT_FIELDS = {
 
 @dataclass(frozen=True)
 class Case:
-    """One hook request and the moment it is answered at (decisions depend on the date)."""
+    """One hook request and the moment it is answered at (decisions depend on the date).
+
+    ``resources`` and ``encounter_id`` are the patient data it was built from, so the same
+    patient can be sent to another service, filled from that service's own templates.
+    """
 
     name: str
     service: str
     body: dict[str, Any]
     now: datetime
     complaint: bool = False
+    resources: tuple[dict[str, Any], ...] = field(default=(), repr=False, compare=False)
+    encounter_id: str | None = None
+
+    def request_for(self, templates: Mapping[str, str], hook: str) -> dict[str, Any]:
+        """This patient's call to another service (its discovery ``prefetch`` templates and hook)."""
+        encounter = next((r for r in self.resources if r.get("resourceType") == "Encounter"
+                          and r.get("id") == self.encounter_id), None)
+        return build_request(list(self.resources), templates, hook, encounter)
 
 
 def _get(resource: Mapping[str, Any], dotted: str) -> Any:
@@ -165,14 +177,14 @@ def synthea_cases(templates: Mapping[str, Mapping[str, str]], folder: Path = SYN
         ids = iter(uuid.UUID(int=(i << 16) + n) for n in range(2))
         yield Case(path.stem, "leg-weakness",
                    build_request(resources, templates["leg-weakness"], "encounter-start", encounter, str(next(ids))),
-                   _day_of(encounter))
+                   _day_of(encounter), resources=tuple(resources), encounter_id=encounter["id"])
         if complaint_every and i % complaint_every == 0:
             text = COMPLAINTS[(i // complaint_every) % len(COMPLAINTS)]
             changed = with_complaint(resources, encounter["id"], text)
             chosen = next(r for r in changed if r.get("resourceType") == "Encounter" and r["id"] == encounter["id"])
             yield Case(f"{path.stem}+complaint", "leg-weakness",
                        build_request(changed, templates["leg-weakness"], "encounter-start", chosen, str(next(ids))),
-                       _day_of(encounter), complaint=True)
+                       _day_of(encounter), complaint=True, resources=tuple(changed), encounter_id=encounter["id"])
 
 
 def corpus_cases(templates: Mapping[str, Mapping[str, str]], folder: Path = CORPUS) -> Iterator[Case]:
@@ -190,4 +202,11 @@ def corpus_cases(templates: Mapping[str, Mapping[str, str]], folder: Path = CORP
                        build_request(resources, templates["leg-weakness"], "encounter-start", encounter,
                                      hook_instance),
                        datetime(today.year, today.month, today.day, 12, tzinfo=timezone.utc),
-                       complaint=vignette.get("kind") not in ("negated", "hypothetical", "family", "historical"))
+                       complaint=_expects_cards(vignette), resources=tuple(resources),
+                       encounter_id=encounter["id"] if encounter else None)
+
+
+def _expects_cards(vignette: Mapping[str, Any]) -> bool:
+    """Whether the vignette's labels say a card must come out (a topic, a red flag, leg weakness)."""
+    expect = vignette.get("expect") or {}
+    return bool(expect.get("topics") or expect.get("red_flags") or expect.get("leg_weakness"))
