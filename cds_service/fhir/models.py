@@ -146,8 +146,8 @@ class Resource(Element):
     """
 
     r4b = _R4BResource
-    #: (choice prefix, every R4B member, required) for choice groups with a declared member
-    choices: ClassVar[tuple[tuple[str, tuple[str, ...], bool], ...]] = ()
+    #: (every R4B member, the same as a set, required) for choice groups with a declared member
+    choices: ClassVar[tuple[tuple[tuple[str, ...], frozenset[str], bool], ...]] = ()
     #: required primitive elements that are declared (a value or an extension must be present)
     required_primitives: ClassVar[tuple[str, ...]] = ()
 
@@ -158,9 +158,8 @@ class Resource(Element):
         declared = set(cls.__annotations__)
         blank = cls.r4b.model_construct()
         fields = cls.r4b.model_fields
-        cls.choices = tuple((prefix, tuple(members), _choice_required(fields[members[0]].json_schema_extra))
-                            for prefix, members in blank.get_one_of_many_fields().items()
-                            if declared & set(members))
+        cls.choices = tuple((tuple(members), frozenset(members), _choice_required(fields[members[0]].json_schema_extra))
+                            for members in blank.get_one_of_many_fields().values() if declared & set(members))
         cls.required_primitives = tuple(name for name, _ in blank.get_required_fields() if name in declared)
 
     @classmethod
@@ -173,11 +172,11 @@ class Resource(Element):
         """One type per choice element; required primitives present (FHIR allows an extension instead)."""
         if not isinstance(data, dict):
             return data
-        for prefix, members, required in cls.choices:
-            present = [m for m in members if data.get(m) is not None]
-            if len(present) > 1:
+        keys = data.keys()
+        for members, member_set, required in cls.choices:
+            if len(keys & member_set) > 1 and sum(data[m] is not None for m in keys & member_set) > 1:
                 raise ValueError(f"Any of one field value is expected from this list {list(members)}, but got multiple!")
-            if required and not present:
+            if required and not any(data.get(m) is not None for m in keys & member_set):
                 raise ValueError(f"Expect any of field value from this list {list(members)}.")
         errors: list[InitErrorDetails] = []
         for name in cls.required_primitives:

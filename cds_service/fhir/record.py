@@ -108,8 +108,10 @@ class Deferred:
 
     def __init__(self, entries: Iterable[_Entry] = (), load: Callable[[_Entry], Resource | None] | None = None,
                  index: dict[str, Resource] | None = None, aliases: Mapping[str, str] | None = None,
-                 models: Mapping[str, tuple[Resource, ...]] | None = None) -> None:
+                 models: Mapping[str, tuple[Resource, ...]] | None = None, deadline: Deadline | None = None) -> None:
         self._entries = list(entries)
+        self._deadline = deadline
+        self.out_of_time = False  # the deadline ran out while loading: what was read is partial
         self._load = load
         self._index = index if index is not None else {}
         self._aliases = aliases or {}
@@ -135,6 +137,9 @@ class Deferred:
     def _validate_all(self) -> dict[str, tuple[Resource, ...]]:
         grouped: dict[str, list[Resource]] = {}
         for entry in self._entries:
+            if self._deadline is not None and self._deadline.expired():
+                self.out_of_time = True
+                break
             model = self._load(entry) if self._load is not None else None
             if model is None:
                 continue
@@ -251,13 +256,15 @@ class RecordBuilder:
         self.unavailable.add(source)
 
     def build(self, patient_id: str | None = None, encounter_id: str | None = None,
-              deadline: Deadline | None = None) -> PatientRecord:
+              deadline: Deadline | None = None, reserve_ms: float = 0.0) -> PatientRecord:
         """Validate what the logic reads and assemble the record.
 
         Args:
             patient_id: the context patient; when given, the Patient with that id is chosen.
             encounter_id: the context encounter; when given, that Encounter is chosen.
-            deadline: when it runs out, validation stops and the record is partial.
+            deadline: validation stops, and the record is partial, when less than
+                ``reserve_ms`` is left (kept for detection and cards); the order and result
+                types, read later on the card path, stop when it runs out.
 
         Raises:
             InvalidPrefetchError: a resource the logic reads is not valid FHIR R4; the
@@ -271,7 +278,7 @@ class RecordBuilder:
         owner = patient_id or _single_patient_id(entries)
         deferred: list[_Entry] = []
         for entry in entries:
-            if deadline is not None and deadline.expired():
+            if deadline is not None and deadline.remaining_s() * 1000.0 <= reserve_ms:
                 self.out_of_time = True
                 break
             ref, (_, raw) = entry
@@ -296,7 +303,8 @@ class RecordBuilder:
             medication_requests=tuple(by_type["MedicationRequest"]),  # type: ignore[arg-type]
             unavailable=frozenset(self.unavailable),
             index=index,
-            deferred=Deferred(deferred, lambda entry: self._load(entry, owner), index, self._aliases),
+            deferred=Deferred(deferred, lambda entry: self._load(entry, owner), index, self._aliases,
+                              deadline=deadline),
             partial=bool(self.truncated) or self.out_of_time,
         )
 

@@ -72,7 +72,9 @@ def call_service(service_id: str) -> Response:
                     phi["patientId"] = context["patientId"]
         service = state.services[service_id]
         options = CallOptions(allow_http_fhir_server=state.settings.allow_http_fhir_server,
-                              link_base_url=link_base(state))
+                              link_base_url=link_base(state),
+                              prefetch_max_resources=state.settings.prefetch_max_resources,
+                              reserve_ms=state.settings.fetch_reserve_ms)
         result = run_hook_call(definition, service.handle, body, fetcher=state.fetcher, options=options,
                                deadline=deadline, keep=service.record_filters())
     except ServiceError as exc:

@@ -68,6 +68,7 @@ class CallOptions:
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     new_id: IdFactory = new_uuid
     prefetch_max_resources: int | None = 1000  # CDS_PREFETCH_MAX_RESOURCES: resources read per key
+    reserve_ms: float = 150.0  # CDS_FETCH_RESERVE_MS: budget kept back from reading data for detection and cards
 
 
 def run_hook_call(definition: ServiceDefinition, handler: Handler, body: Any, *,
@@ -115,7 +116,7 @@ def run_hook_call(definition: ServiceDefinition, handler: Handler, body: Any, *,
             "required data is neither prefetched nor obtainable from the FHIR server",
             extra={"missing": [{"key": k, "reason": r} for k, r in sorted(required_missing.items())]})
     with deadline.stage("validate"), _fetched_invalid_is_412():
-        record = builder.build(context.get("patientId"), context.get("encounterId"), deadline)
+        record = builder.build(context.get("patientId"), context.get("encounterId"), deadline, options.reserve_ms)
     if builder.truncated:
         log_event("prefetch-truncated", level=logging.WARNING, service=definition.id,
                   hookInstance=body.get("hookInstance"), limit=options.prefetch_max_resources,
