@@ -20,7 +20,23 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         from .app import create_app
-        return create_app(self._settings)
+        app = create_app(self._settings)
+        freeze_startup_objects()
+        return app
+
+
+def freeze_startup_objects() -> None:
+    """Move what start-up built out of the garbage collector's reach (``gc.freeze``).
+
+    The knowledge base, the medspaCy pipeline and the models are ~200k long-lived objects;
+    every full collection walked them all (117-261 ms, measured) and landed on whichever
+    request was running. Frozen, a collection walks only what requests allocate. Called
+    in each worker once its app is built (gunicorn loads the app after forking).
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _hide_server_banner() -> None:
