@@ -45,7 +45,9 @@ from urllib.parse import urlsplit
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.cases import Case, corpus_cases, synthea_cases  # noqa: E402
+from bench.cases import (Case, corpus_cases, latest_encounter, resources_of, search,  # noqa: E402,F401
+                         synthea_cases)
+from bench.cases import build_request as _build_request  # noqa: E402
 
 SERVICE = "leg-weakness"
 VIGNETTES = 6  # with 35 Synthea patients, 12 of them with a complaint: 18 of 53 calls carry one
@@ -108,6 +110,12 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+
+
+def build_request(bundle: dict[str, Any], templates: dict[str, str]) -> dict[str, Any]:
+    """An encounter-start call for the bundle's patient and latest encounter (``search`` fills the keys)."""
+    resources = resources_of(bundle)
+    return _build_request(resources, templates, "encounter-start", latest_encounter(resources))
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -73,6 +73,21 @@ def _prepare_metrics_dir(settings: Settings) -> None:
     os.environ[MULTIPROC_ENV] = str(path)
 
 
+def default_workers() -> int:
+    """One worker per CPU this process may run on (affinity, else the CPU count).
+
+    Hook calls with their data prefetched are CPU-bound Python: a second thread in a worker
+    only waits for the same GIL, and a process per core measured the best p99 (see
+    docs/performance.md, where sizing for FHIR-server fetches is explained too).
+    """
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def run(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     """Serve forever on ``host:port`` with ``workers`` processes of ``threads`` threads each."""
     _hide_server_banner()

@@ -43,6 +43,8 @@ MODELS: dict[str, type[Resource]] = {
 }
 #: Types only the card path reads (orders already placed or resulted): validated on first read.
 DEFERRED_TYPES = frozenset({"ServiceRequest", "DiagnosticReport", "ImagingStudy", "Procedure"})
+#: Read even when time is short: without them no card can be right (and they are one or a few).
+_ALWAYS_READ = frozenset({"Patient", "Encounter"})
 #: Where each type carries the codes a code filter matches (``code_filter``).
 CODE_ELEMENTS = {"Observation": "code", "ServiceRequest": "code", "DiagnosticReport": "code",
                  "ImagingStudy": "procedureCode", "Procedure": "code", "Condition": "code",
@@ -263,8 +265,9 @@ class RecordBuilder:
             patient_id: the context patient; when given, the Patient with that id is chosen.
             encounter_id: the context encounter; when given, that Encounter is chosen.
             deadline: validation stops, and the record is partial, when less than
-                ``reserve_ms`` is left (kept for detection and cards); the order and result
-                types, read later on the card path, stop when it runs out.
+                ``reserve_ms`` is left (kept for detection and cards), except for the
+                Patient and Encounters; the order and result types, read later on the
+                card path, stop when it runs out.
 
         Raises:
             InvalidPrefetchError: a resource the logic reads is not valid FHIR R4; the
@@ -278,10 +281,11 @@ class RecordBuilder:
         owner = patient_id or _single_patient_id(entries)
         deferred: list[_Entry] = []
         for entry in entries:
-            if deadline is not None and deadline.remaining_s() * 1000.0 <= reserve_ms:
-                self.out_of_time = True
-                break
             ref, (_, raw) = entry
+            if (deadline is not None and raw["resourceType"] not in _ALWAYS_READ
+                    and deadline.remaining_s() * 1000.0 <= reserve_ms):
+                self.out_of_time = True
+                continue
             if raw["resourceType"] in DEFERRED_TYPES:
                 deferred.append(entry)
                 continue
