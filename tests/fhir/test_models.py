@@ -134,6 +134,16 @@ def _replaced(raw: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[st
     return out
 
 
+def test_unread_elements_are_accepted_not_exposed() -> None:
+    """An element nothing reads is neither validated nor readable; a misspelt one is refused, as in R4B."""
+    condition = MODELS["Condition"].model_validate({"resourceType": "Condition", "id": "c1",
+                                                    "subject": {"reference": 5}, "note": "not even a list"})
+    assert not hasattr(condition, "subject") and not hasattr(condition, "note")
+    with pytest.raises(ValidationError) as caught:
+        MODELS["Condition"].model_validate({"resourceType": "Condition", "onsetDatetime": "2020"})
+    assert [e["loc"] for e in caught.value.errors()] == [("onsetDatetime",)]
+
+
 def _samples(rtype: str, per_source: int = 4) -> list[dict[str, Any]]:
     """A few R4B-valid resources of the type, the richest (most declared elements) first."""
     valid = []
