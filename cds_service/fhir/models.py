@@ -86,9 +86,13 @@ class Element(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _r4b_shape(cls, data: Any) -> Any:
-        if type(data) is dict and (not data.keys() <= cls.known_keys or any(
-                type(data.get(n)) is list and None in data[n] for n in cls.complex_lists)):
-            raise _shape_error(cls, data)
+        if type(data) is dict:
+            if not data.keys() <= cls.known_keys:
+                raise _shape_error(cls, data)
+            for name in cls.complex_lists:
+                value = data.get(name)
+                if type(value) is list and None in value:
+                    raise _shape_error(cls, data)
         return data
 
 

@@ -282,12 +282,13 @@ class RecordBuilder:
         deferred: list[_Entry] = []
         for entry in entries:
             ref, (_, raw) = entry
-            if (deadline is not None and raw["resourceType"] not in _ALWAYS_READ
+            rtype = raw["resourceType"]
+            if rtype in DEFERRED_TYPES:
+                deferred.append(entry)
+                continue
+            if (deadline is not None and rtype not in _ALWAYS_READ
                     and deadline.remaining_s() * 1000.0 <= reserve_ms):
                 self.out_of_time = True
-                continue
-            if raw["resourceType"] in DEFERRED_TYPES:
-                deferred.append(entry)
                 continue
             model = self._load(entry, owner)
             if model is None:
