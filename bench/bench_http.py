@@ -155,14 +155,30 @@ class Load:
         self.cards: list[tuple[str, list[str]]] = []  # (card uuid, suggestion uuids) of our service
         self.counter = itertools.count()
         self.lock = threading.Lock()
+        self.retried = 0  # calls repeated once on a fresh connection (see ``timed``)
 
     def close(self) -> None:
         for client in self.clients:
             client.close()
 
     def timed(self, worker: int, kind: str, target: str, send: Callable[[httpx.Client], httpx.Response]) -> Any:
+        """One call, timed. A connection the server closed while idle (Node closes keep-alive
+        connections after 5 s) is retried once on a new connection, as HTTP clients do; a
+        call that fails again is an error (status 0)."""
+        client = self.clients[worker % len(self.clients)]
         started = time.perf_counter()
-        response = send(self.clients[worker % len(self.clients)])
+        try:
+            response = send(client)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            with self.lock:
+                self.retried += 1
+            started = time.perf_counter()
+            try:
+                response = send(client)
+            except httpx.TransportError:
+                with self.lock:
+                    self.samples.append(Sample(kind, target, (time.perf_counter() - started) * 1000, 0))
+                return {}
         ms = (time.perf_counter() - started) * 1000
         body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
         cards = body.get("cards") if isinstance(body, dict) else None
