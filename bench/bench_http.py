@@ -1,16 +1,30 @@
-"""HTTP benchmark: encounter-start calls built from Synthea patients, against the real server.
+"""HTTP benchmark of the real work: hook calls with and without cards, feedback, against the real server.
 
-Each request carries prefetch as a CDS client would fill the service's own discovery
-templates: the Patient, the latest Encounter, and one searchset Bundle per search
-template, filtered the way the query would filter (type, codes, status, ``_sort``,
-``_count``). The server is ``cds-service serve`` (gunicorn) on loopback with
-authentication off; the run is bounded (``--requests`` per concurrency level).
+Bodies (``bench/cases.py``): every Synthea patient's latest encounter as a client would
+prefetch it, the same encounter with a leg complaint written in for every third patient,
+and a few corpus vignettes, so about a third of the calls carry a complaint and get
+cards. By default the server is ``cds-service serve`` with its default workers and
+threads, started here on a free loopback port with authentication off and every other
+setting at its default (logging included); ``--workers``/``--threads`` override.
 
-    python bench/bench_http.py [--requests 200] [--levels 1,4,16] [--workers 2]
+One run measures, on the same bodies and the same machine state:
+
+* ``json.loads`` of the bodies in this process (the floor: reading the request at all);
+* at concurrency 1, hook calls interleaved with ``GET /healthz`` (the HTTP round trip),
+  so *service time* = hook p50 - healthz p50;
+* at each further level, hook calls mixed with feedback posts on cards just received;
+* ``--compare URL``: a second, already running CDS service (another build, a peer),
+  called with the same patients in the same run, each request alternating between the
+  two; its bodies are filled from its own discovery templates and hook;
+* ``--profile``: where the time goes inside the service, from the ``stages`` the service
+  logs for every hook call (``hook-call`` lines of the server's log).
+
+    python bench/bench_http.py [--requests 400] [--levels 1,8] [--compare URL] [--profile]
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import socket
@@ -18,163 +32,238 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import urlsplit
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SHARED_DATA_DIR", ROOT.parent / "shared"))
-if not SHARED.is_dir():
-    SHARED = Path("/work/shared")
-SYNTHEA = SHARED / "data" / "fhir" / "synthea" / "generated-sample-data-r4"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.cases import Case, corpus_cases, latest_encounter, resources_of, search, synthea_cases  # noqa: E402,F401
+from bench.cases import build_request as _build_request  # noqa: E402
+
 SERVICE = "leg-weakness"
-
-#: FHIR search parameter -> the element(s) it sorts on, for the _sort values our templates use.
-SORT_FIELDS = {
-    "date": ("effectiveDateTime", "issued", "performedDateTime", "performedPeriod.start", "recordedDate"),
-    "authored": ("authoredOn",),
-    "started": ("started",),
-}
+VIGNETTES = 6  # with 35 Synthea patients, 12 of them with a complaint: 18 of 53 calls carry one
 
 
-def _get(resource: Mapping[str, Any], dotted: str) -> Any:
-    value: Any = resource
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
+@dataclass
+class Target:
+    """One CDS service under test: its hook endpoint, hook name and one body per case."""
+
+    label: str
+    url: str  # .../cds-services/{id}
+    health: str | None
+    bodies: list[bytes] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return self.url.split("/cds-services/")[0]
 
 
-def _sort_key(resource: Mapping[str, Any], parameter: str) -> str:
-    for field in SORT_FIELDS.get(parameter, ()):
-        value = _get(resource, field)
-        if isinstance(value, str):
-            return value
-    return ""
-
-
-def _codes(resource: Mapping[str, Any]) -> set[tuple[str, str]]:
-    codings = (_get(resource, "code") or {}).get("coding") or []
-    return {(c.get("system", ""), c.get("code", "")) for c in codings if isinstance(c, dict)}
-
-
-def search(resources: Iterable[dict[str, Any]], query: str) -> dict[str, Any]:
-    """A searchset Bundle: ``query`` (``Type?param=value&...``) evaluated over one patient's resources."""
-    rtype, _, params = query.partition("?")
-    hits = [r for r in resources if r.get("resourceType") == rtype]
-    count: int | None = None
-    for name, value in parse_qsl(params, keep_blank_values=True):
-        if name == "code":
-            wanted = {tuple(v.split("|", 1)) if "|" in v else ("", v) for v in value.split(",") if v}
-            if wanted:  # an empty list is a malformed query; a server would ignore it
-                hits = [r for r in hits if _codes(r) & wanted or {("", c) for _, c in _codes(r)} & wanted]
-        elif name == "status":
-            hits = [r for r in hits if r.get("status") in value.split(",")]
-        elif name == "_sort":
-            descending = value.startswith("-")
-            hits.sort(key=lambda r: _sort_key(r, value.lstrip("-")), reverse=descending)
-        elif name == "_count":
-            count = int(value)
-    if count is not None:
-        hits = hits[:count]
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(hits),
-            "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r, "search": {"mode": "match"}}
-                      for r in hits]}
-
-
-def build_request(bundle: Mapping[str, Any], templates: Mapping[str, str]) -> dict[str, Any]:
-    """An encounter-start call for the bundle's patient and latest encounter."""
-    resources = [e["resource"] for e in bundle.get("entry", []) if isinstance(e.get("resource"), dict)]
-    patient = next(r for r in resources if r["resourceType"] == "Patient")
-    encounters = [r for r in resources if r["resourceType"] == "Encounter"]
-    encounter = max(encounters, key=lambda e: _get(e, "period.start") or "")
-    prefetch: dict[str, Any] = {}
-    for key, template in templates.items():
-        query = template.replace("{{context.patientId}}", patient["id"])
-        query = query.replace("{{context.encounterId}}", encounter["id"])
-        if query == f"Patient/{patient['id']}":
-            prefetch[key] = patient
-        elif query == f"Encounter/{encounter['id']}":
-            prefetch[key] = encounter
-        else:
-            prefetch[key] = search(resources, query)
-    return {"hook": "encounter-start", "hookInstance": str(uuid.uuid4()),
-            "context": {"userId": "Practitioner/bench", "patientId": patient["id"],
-                        "encounterId": encounter["id"]},
-            "prefetch": prefetch}
+@dataclass
+class Sample:
+    kind: str  # hook | feedback | healthz
+    target: str
+    ms: float
+    status: int
+    cards: int = 0
 
 
 class Server:
-    """``cds-service serve`` on a free loopback port, stopped by ``close``."""
+    """``cds-service serve`` on a free loopback port, its log in ``data_dir``, stopped by ``close``."""
 
-    def __init__(self, workers: int, threads: int, data_dir: str) -> None:
+    def __init__(self, data_dir: str, workers: int | None, threads: int | None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
-        env |= {"CDS_REQUIRE_AUTH": "false", "CDS_DATA_DIR": data_dir, "CDS_LOG_LEVEL": "WARNING"}
-        self.log = open(Path(data_dir) / "server.log", "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(workers), "--threads", str(threads)], env=env, stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 60
+        env |= {"CDS_REQUIRE_AUTH": "false", "CDS_DATA_DIR": data_dir}
+        self.log_path = Path(data_dir) / "server.log"
+        self.log = open(self.log_path, "wb")
+        command = [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--workers", str(workers)] if workers else []
+        command += ["--threads", str(threads)] if threads else []
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("cds-service serve exited; see server.log")
+                raise RuntimeError(f"cds-service serve exited; see {self.log_path}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
-                time.sleep(0.1)
+                time.sleep(0.2)
         raise RuntimeError("server did not start")
 
     def close(self) -> None:
         self.process.terminate()
         try:
-            self.process.wait(10)
+            self.process.wait(15)
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
 
 
-def percentile(values: list[float], q: float) -> float:
+def build_request(bundle: dict[str, Any], templates: dict[str, str]) -> dict[str, Any]:
+    """An encounter-start call for the bundle's patient and latest encounter (``search`` fills the keys)."""
+    resources = resources_of(bundle)
+    return _build_request(resources, templates, "encounter-start", latest_encounter(resources))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def run_level(url: str, bodies: list[bytes], concurrency: int, total: int) -> dict[str, Any]:
-    """Send ``total`` calls with ``concurrency`` clients; latency per call and overall throughput."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    clients = [httpx.Client(timeout=30) for _ in range(concurrency)]
+def choose_cases(templates: dict[str, dict[str, str]]) -> list[Case]:
+    synthea = list(synthea_cases(templates, complaint_every=3))
+    vignettes = [c for c in corpus_cases(templates) if c.complaint]
+    step = max(1, len(vignettes) // VIGNETTES)
+    return synthea + vignettes[::step][:VIGNETTES]
 
-    def one(i: int) -> None:
-        client = clients[i % concurrency]
+
+def discovery(base: str) -> list[dict[str, Any]]:
+    return list(httpx.get(base.rstrip("/") + "/cds-services", timeout=30).json()["services"])
+
+
+def make_target(label: str, url: str, cases: list[Case], own: bool) -> Target:
+    """The service at ``url`` (…/cds-services/{id}); bodies from its own discovery entry."""
+    base, _, service_id = url.rstrip("/").rpartition("/cds-services/")
+    entry = next(s for s in discovery(base) if s["id"] == service_id)
+    if own:
+        bodies = [json.dumps(c.body).encode() for c in cases]
+    else:
+        bodies = [json.dumps(c.request_for(entry.get("prefetch") or {}, entry["hook"])).encode() for c in cases]
+    probe = httpx.get(base + "/healthz", timeout=5) if own else None
+    return Target(label, url, base + "/healthz" if probe is not None and probe.status_code == 200 else None, bodies)
+
+
+class Load:
+    """Sends the calls and keeps every sample; collects card and suggestion uuids for feedback."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.clients = [httpx.Client(timeout=30) for _ in range(concurrency)]
+        self.samples: list[Sample] = []
+        self.cards: list[tuple[str, list[str]]] = []  # (card uuid, suggestion uuids) of our service
+        self.counter = itertools.count()
+        self.lock = threading.Lock()
+        self.retried = 0  # calls repeated once on a fresh connection (see ``timed``)
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+    def timed(self, worker: int, kind: str, target: str, send: Callable[[httpx.Client], httpx.Response]) -> Any:
+        """One call, timed. A connection the server closed while idle (Node closes keep-alive
+        connections after 5 s) is retried once on a new connection, as HTTP clients do; a
+        call that fails again is an error (status 0)."""
+        client = self.clients[worker % len(self.clients)]
         started = time.perf_counter()
-        response = client.post(url, content=bodies[i % len(bodies)],
-                               headers={"Content-Type": "application/json"})
-        latencies.append((time.perf_counter() - started) * 1000)
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        try:
+            response = send(client)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            with self.lock:
+                self.retried += 1
+            started = time.perf_counter()
+            try:
+                response = send(client)
+            except httpx.TransportError:
+                with self.lock:
+                    self.samples.append(Sample(kind, target, (time.perf_counter() - started) * 1000, 0))
+                return {}
+        ms = (time.perf_counter() - started) * 1000
+        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+        cards = body.get("cards") if isinstance(body, dict) else None
+        with self.lock:
+            self.samples.append(Sample(kind, target, ms, response.status_code, len(cards or [])))
+        return body
 
+    def hook(self, worker: int, target: Target, i: int, keep_cards: bool) -> None:
+        body = self.timed(worker, "hook", target.label, lambda c: c.post(
+            target.url, content=target.bodies[i % len(target.bodies)], headers={"Content-Type": "application/json"}))
+        if keep_cards and isinstance(body, dict):
+            with self.lock:
+                self.cards += [(card["uuid"], [s["uuid"] for s in card.get("suggestions") or []])
+                               for card in body.get("cards") or []]
+
+    def feedback(self, worker: int, target: Target) -> None:
+        with self.lock:
+            if not self.cards:
+                return
+            card, suggestions = self.cards[next(self.counter) % len(self.cards)]
+        stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        item: dict[str, Any] = {"card": card, "outcomeTimestamp": stamp}
+        if suggestions:
+            item |= {"outcome": "accepted", "acceptedSuggestions": [{"id": suggestions[0]}]}
+        else:
+            item |= {"outcome": "overridden"}
+        payload = json.dumps({"feedback": [item]}).encode()
+        self.timed(worker, "feedback", target.label, lambda c: c.post(
+            target.url + "/feedback", content=payload, headers={"Content-Type": "application/json"}))
+
+    def healthz(self, worker: int, target: Target) -> None:
+        assert target.health is not None
+        self.timed(worker, "healthz", target.label, lambda c: c.get(target.health))  # type: ignore[arg-type]
+
+
+def run_sequential(targets: list[Target], total: int) -> tuple[list[Sample], float]:
+    """Concurrency 1: each target's hook call then its /healthz, round-robin over the bodies."""
+    load = Load(1)
+    began = time.perf_counter()
+    for i in range(total):
+        for target in targets:
+            load.hook(0, target, i, keep_cards=False)
+            if target.health:
+                load.healthz(0, target)
+    elapsed = time.perf_counter() - began
+    load.close()
+    return load.samples, elapsed
+
+
+def run_concurrent(targets: list[Target], concurrency: int, total: int, feedback_every: int,
+                   seed_cards: list[tuple[str, list[str]]]) -> tuple[list[Sample], float]:
+    """``total`` calls per target from ``concurrency`` clients; every ``feedback_every``-th of ours is feedback."""
+    load = Load(concurrency)
+    load.cards = list(seed_cards)
+    ours = targets[0]
+    jobs: list[Callable[[int], None]] = []
+    for i in range(total):
+        for target in targets:
+            if target is ours and feedback_every and i % feedback_every == feedback_every - 1:
+                jobs.append(lambda w, t=target: load.feedback(w, t))
+            else:
+                jobs.append(lambda w, t=target, n=i: load.hook(w, t, n, keep_cards=t is ours))
     began = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, range(total)))
+        list(pool.map(lambda pair: pair[1](pair[0] % concurrency), enumerate(jobs)))
     elapsed = time.perf_counter() - began
-    for client in clients:
-        client.close()
-    return {"concurrency": concurrency, "requests": total, "p50": statistics.median(latencies),
-            "p99": percentile(latencies, 0.99), "rps": total / elapsed, "statuses": statuses}
+    load.close()
+    return load.samples, elapsed
 
 
-def parse_times(bodies: list[bytes], rounds: int = 5) -> tuple[float, float]:
-    """(p50, p99) milliseconds to merely ``json.loads`` one request body; per body, the best of
-    ``rounds`` tries (so a stray GC pause or a busy core does not count as parsing)."""
+def warm(targets: list[Target]) -> list[tuple[str, list[str]]]:
+    """Each body once per target (imports, caches, first connections); returns our cards for feedback."""
+    load = Load(2)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda i: [load.hook(i % 2, t, i, keep_cards=t is targets[0]) for t in targets],
+                      range(max(len(t.bodies) for t in targets))))
+    load.close()
+    bad = [s for s in load.samples if s.status != 200]
+    if bad:
+        raise RuntimeError(f"warm-up: {len(bad)} calls failed, e.g. {bad[0]}")
+    return load.cards
+
+
+def json_loads_ms(bodies: list[bytes], rounds: int = 5) -> tuple[float, float]:
+    """(p50, p99) ms to ``json.loads`` one body; per body the best of ``rounds`` (a stray GC pause
+    or a busy core does not count as parsing)."""
     times = []
     for body in bodies:
         best = float("inf")
@@ -186,40 +275,142 @@ def parse_times(bodies: list[bytes], rounds: int = 5) -> tuple[float, float]:
     return statistics.median(times), percentile(times, 0.99)
 
 
-def main(argv: list[str] | None = None) -> None:
+def summarize(samples: list[Sample], kind: str, target: str, elapsed: float | None = None) -> dict[str, Any]:
+    chosen = [s for s in samples if s.kind == kind and s.target == target]
+    statuses: dict[int, int] = {}
+    for s in chosen:
+        statuses[s.status] = statuses.get(s.status, 0) + 1
+    ms = [s.ms for s in chosen]
+    return {"n": len(chosen), "p50": statistics.median(ms) if ms else float("nan"), "p99": percentile(ms, 0.99),
+            "rps": len(chosen) / elapsed if elapsed else None, "statuses": statuses,
+            "with_cards": sum(1 for s in chosen if s.cards)}
+
+
+def profile(log_path: Path) -> list[str]:
+    """Per-stage time inside the service (its own ``hook-call`` log lines), with and without cards."""
+    calls = []
+    for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if event.get("event") == "hook-call" and event.get("status") == 200:
+            calls.append(event)
+    out = ["| calls | n | durationMs p50 | mean | " + " | ".join(f"{s} p50 / mean" for s in _STAGES)
+           + " | other (parse, auth, routing) mean |", "|---|---:|---:|---:|" + "---:|" * (len(_STAGES) + 1)]
+    for label, chosen in (("with cards", [c for c in calls if c.get("cards")]),
+                          ("no cards", [c for c in calls if not c.get("cards")]), ("all", calls)):
+        if not chosen:
+            continue
+        durations = [float(c["durationMs"]) for c in chosen]
+        cells = []
+        stage_means = 0.0
+        for stage in _STAGES:
+            values = [float((c.get("stages") or {}).get(stage, 0.0)) for c in chosen]
+            stage_means += statistics.mean(values)
+            cells.append(f"{statistics.median(values):.2f} / {statistics.mean(values):.2f}")
+        other = statistics.mean(durations) - stage_means
+        out.append(f"| {label} | {len(chosen)} | {statistics.median(durations):.2f} | {statistics.mean(durations):.2f} | "
+                   + " | ".join(cells) + f" | {other:.2f} |")
+    return out
+
+
+_STAGES = ("validate", "fetch", "detect", "cards", "check")
+
+
+def _row(level: str, target: str, kind: str, r: dict[str, Any]) -> str:
+    statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
+    rps = f"{r['rps']:.1f}" if r["rps"] else ""
+    cards = f"{r['with_cards']}/{r['n']}" if kind == "hook" else ""
+    return f"| {level} | {target} | {kind} | {r['n']} | {r['p50']:.2f} | {r['p99']:.2f} | {rps} | {cards} | {statuses} |"
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=200, help="calls per concurrency level")
-    parser.add_argument("--levels", default="1,4,16")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--patients", type=int, default=0, help="use only the first N bundles (0 = all)")
+    parser.add_argument("--requests", type=int, default=400, help="hook calls per level and target")
+    parser.add_argument("--levels", default="1,8", help="concurrency levels (1 = interleaved with /healthz)")
+    parser.add_argument("--workers", type=int, default=None, help="default: cds-service serve's default")
+    parser.add_argument("--threads", type=int, default=None, help="default: cds-service serve's default")
+    parser.add_argument("--url", help="measure this running service (…/cds-services/leg-weakness) instead")
+    parser.add_argument("--compare", help="a second running CDS service (…/cds-services/{id}), measured interleaved")
+    parser.add_argument("--feedback-every", type=int, default=4, help="at c>1, every Nth call of ours is feedback")
+    parser.add_argument("--profile", action="store_true", help="stage breakdown from the server's hook-call log")
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(args.workers, args.threads, tmp)
+        server = None if args.url else Server(tmp, args.workers, args.threads)
         try:
-            discovery = httpx.get(server.url + "/cds-services", timeout=10).json()
-            templates = next(s["prefetch"] for s in discovery["services"] if s["id"] == SERVICE)
-            files = sorted(SYNTHEA.glob("*.json"))[: args.patients or None]
-            bodies = [json.dumps(build_request(json.loads(f.read_text()), templates)).encode() for f in files]
-            url = f"{server.url}/cds-services/{SERVICE}"
-            run_level(url, bodies, 2, min(20, args.requests))  # warm-up (imports, caches)
-            results = [run_level(url, bodies, int(c), args.requests) for c in args.levels.split(",")]
+            url = args.url or f"{server.url}/cds-services/{SERVICE}"  # type: ignore[union-attr]
+            base = url.split("/cds-services/")[0]
+            templates = {s["id"]: s.get("prefetch") or {} for s in discovery(base)}
+            cases = choose_cases(templates)
+            targets = [make_target("this service", url, cases, own=True)]
+            if args.compare:
+                targets.append(make_target(f"compare ({urlsplit(args.compare).netloc})", args.compare, cases,
+                                           own=False))
+            seed = warm(targets)
+            results: list[tuple[str, list[Sample], float]] = []
+            for level in (int(c) for c in args.levels.split(",")):
+                if level == 1:
+                    samples, elapsed = run_sequential(targets, args.requests)
+                else:
+                    samples, elapsed = run_concurrent(targets, level, args.requests, args.feedback_every, seed)
+                results.append((f"c={level}", samples, elapsed))
+            log_lines = profile(server.log_path) if args.profile and server else []
         finally:
-            server.close()
-    sizes = sorted(len(b) for b in bodies)
-    p50_parse, p99_parse = parse_times(bodies)
-    print(f"{len(bodies)} Synthea patients; request bodies {sizes[0] // 1024}-{sizes[-1] // 1024} KiB "
-          f"(median {statistics.median(sizes) / 1024:.0f} KiB); server: {args.workers} workers x "
-          f"{args.threads} threads, auth off, loopback\n")
-    print("| concurrency | requests | p50 ms | p99 ms | requests/s | statuses |")
-    print("|---:|---:|---:|---:|---:|---|")
-    for r in results:
-        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
-        print(f"| {r['concurrency']} | {r['requests']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['rps']:.1f} | {statuses} |")
-    print(f"\njson.loads of the same bodies (in this process, no HTTP): p50 {p50_parse:.2f} ms, "
-          f"p99 {p99_parse:.2f} ms")
+            if server is not None:
+                server.close()
+    load_after = os.getloadavg()
+    report(args, cases, targets, results, log_lines, load_before, load_after)
+    return 0
+
+
+def report(args: argparse.Namespace, cases: list[Case], targets: list[Target],
+           results: list[tuple[str, list[Sample], float]], log_lines: list[str],
+           load_before: tuple[float, float, float], load_after: tuple[float, float, float]) -> None:
+    ours = targets[0]
+    sizes = sorted(len(b) for b in ours.bodies)
+    parse_p50, parse_p99 = json_loads_ms(ours.bodies)
+    config = "a running service" if args.url else (
+        f"cds-service serve {'--workers ' + str(args.workers) if args.workers else '(default workers)'} "
+        f"{'--threads ' + str(args.threads) if args.threads else '(default threads)'}")
+    print(f"{len(cases)} bodies ({sum(c.complaint for c in cases)} with a complaint), "
+          f"{sizes[0] / 1024:.0f}-{sizes[-1] / 1024:.0f} KiB (median {statistics.median(sizes) / 1024:.0f} KiB); "
+          f"{config}, auth off, loopback; {os.cpu_count()} cores; load average before {load_before[0]:.2f}, "
+          f"after {load_after[0]:.2f}\n")
+    print("| level | service | call | n | p50 ms | p99 ms | calls/s | with cards | statuses |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---|")
+    summary: dict[str, dict[str, Any]] = {}
+    for level, samples, elapsed in results:
+        for target in targets:
+            for kind in ("hook", "feedback", "healthz"):
+                r = summarize(samples, kind, target.label, elapsed if kind == "hook" else None)
+                if r["n"]:
+                    r["all_rps"] = sum(1 for s in samples if s.target == target.label and s.kind != "healthz") / elapsed
+                    print(_row(level, target.label, kind, r))
+                    summary[f"{level} {target.label} {kind}"] = r
+    print(f"\njson.loads of the same bodies (this process, no HTTP): p50 {parse_p50:.3f} ms, p99 {parse_p99:.3f} ms")
+    hook1, health1 = summary.get(f"c=1 {ours.label} hook"), summary.get(f"c=1 {ours.label} healthz")
+    if hook1 and health1:
+        service = hook1["p50"] - health1["p50"]
+        limit = 3 * parse_p50 + 2
+        print(f"service time at c=1: hook p50 {hook1['p50']:.2f} - /healthz p50 {health1['p50']:.2f} = "
+              f"{service:.2f} ms (target <= 3 x {parse_p50:.3f} + 2 = {limit:.2f} ms: "
+              f"{'met' if service <= limit else 'NOT met'})")
+    for key, r in summary.items():
+        if key.startswith("c=8 " + ours.label):
+            kind = key.rsplit(" ", 1)[-1]
+            errors = sum(v for k, v in r["statuses"].items() if k != 200)
+            if kind == "hook":
+                print(f"c=8 hook: p99 {r['p99']:.1f} ms (<= 50), {r['rps']:.0f} hook calls/s, "
+                      f"{r['all_rps']:.0f} calls/s with feedback (>= 250), {errors} errors")
+            elif kind == "feedback":
+                print(f"c=8 feedback: p99 {r['p99']:.1f} ms (<= 50), {errors} errors")
+    if log_lines:
+        print("\nInside the service (ms, from the hook-call log of every call in the run):\n")
+        print("\n".join(log_lines))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     runs = parser.parse_args().runs
     started = time.perf_counter()
-    knowledge = load_knowledge()
+    knowledge = load_knowledge("leg_weakness")
     print(f"load_knowledge (pipeline built once): {(time.perf_counter() - started) * 1000:.0f} ms")
     analyze = knowledge.text.analyze
     note = NOTE.read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Run every Synthea patient in /work/shared/data/fhir/synthea through the clinical layer.
+"""Run every Synthea patient in tests/data/fhir/synthea through the clinical layer.
 
 Writes docs/synthea-report.md: how many patients get any card topic or red flag on their
 latest encounter, and for each red flag its triggers and evidence so a reviewer can judge
@@ -23,7 +23,7 @@ from cds_service.clinical.knowledge import load_knowledge
 from cds_service.clinical.model import Findings
 from cds_service.fhir.record import RecordBuilder, current_encounter
 
-DATA = Path("/work/shared/data/fhir/synthea")
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "fhir" / "synthea"  # the repository's copy
 _SUBJECT_FIELDS = ("subject", "patient", "beneficiary")
 
 #: (patient name, red-flag id) -> why the flag is right for that patient's latest encounter.

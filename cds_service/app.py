@@ -83,7 +83,7 @@ def _install_storage(state: AppState, settings: Settings) -> None:
     metrics = Metrics(tuple(sorted(state.registry.entries)))
     state.extras["storage"] = storage
     state.extras["metrics"] = metrics
-    state.observers.extend([storage.audit, metrics])
+    state.observers.extend([*storage.observers, metrics])
 
 
 def _json_error(status: int, body: dict[str, Any]) -> Response:

@@ -26,16 +26,16 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="TCP port.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="gunicorn worker processes.")
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="gunicorn worker processes [default: one per CPU this process may use].")
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
-              help="Threads per worker (requests waiting on a FHIR server do not block others).")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+              help="Threads per worker; more only when many calls wait on a FHIR server (docs/performance.md).")
+def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """Run the service on gunicorn (a production WSGI server)."""
-    from .server import run
+    from .server import default_workers, run
     try:
         settings = Settings.from_env()
-        run(settings, host=host, port=port, workers=workers, threads=threads)
+        run(settings, host=host, port=port, workers=workers or default_workers(), threads=threads)
     except ConfigurationError as exc:  # one line and exit 1, before any worker starts
         raise click.ClickException(str(exc)) from None
 

@@ -52,6 +52,7 @@ class Settings:
     allow_http_fhir_server: bool = False
     fetch_max_pages: int = 5
     fetch_max_resources: int = 2000
+    prefetch_max_resources: int = 1000  # resources read per prefetch key (bounds the work per call)
     fetch_reserve_ms: int = 150  # budget kept back from fetching for detection and cards
     fetch_pool_size: int = 16  # concurrent FHIR fetches per worker process
     # Storage, audit, metrics

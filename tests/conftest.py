@@ -65,12 +65,14 @@ class LiveServer:
     """
 
     def __init__(self, env: dict[str, str], workers: int = 1, log_path: Path | None = None,
-                 new_session: bool = False, port: int | None = None) -> None:
+                 new_session: bool = False, port: int | None = None, threads: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         cmd = [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1",
                "--port", str(self.port), "--workers", str(workers)]
+        if threads is not None:
+            cmd += ["--threads", str(threads)]
         env = {k: v.replace("{url}", self.url) for k, v in env.items()}
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")} | env
         self._log = open(log_path, "wb") if log_path else subprocess.DEVNULL

@@ -1,9 +1,22 @@
-"""PatientRecord: a typed view (fhir.resources R4B models) of only the resources we read.
+"""PatientRecord: a typed view of only the resources, and only the elements, the logic reads.
 
-Validation is not free (about a quarter of a millisecond per resource, and a Synthea
-patient carries hundreds), so the builder validates only the resource types the
-clinical logic reads, and for large types (Observation) only the entries whose code a
-caller-supplied filter keeps. Everything else is ignored without parsing.
+Decide before you validate. A Synthea patient carries hundreds of resources and a
+fhir.resources R4B model costs 0.1-1.5 ms each, so the builder works in three steps:
+
+1. *prefilter* the raw JSON: only the resource types the logic reads, and for types
+   where most resources are never read (Observations, and the orders and results the
+   card path matches by code) only those a caller-supplied filter keeps, by code;
+2. *validate* the kept resources with light models of the read elements only
+   (``fhir/models.py``: same attribute names and value types as the R4B models), so a
+   resource invalid in an element the logic reads still gets the 400 naming the key,
+   the resource and the element;
+3. *defer* the order and result types (ServiceRequest, DiagnosticReport, ImagingStudy,
+   Procedure): only the card path reads them, so they are validated the first time it
+   does, and never on a call that finds nothing to say.
+
+Work is bounded: at most ``max_per_source`` resources are read per prefetch key
+(``CDS_PREFETCH_MAX_RESOURCES``), and validation stops when the call's deadline runs
+out; either way the record says it is partial, so only the urgent cards go out.
 """
 from __future__ import annotations
 
@@ -11,21 +24,23 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.diagnosticreport import DiagnosticReport
-from fhir.resources.R4B.encounter import Encounter
-from fhir.resources.R4B.imagingstudy import ImagingStudy
-from fhir.resources.R4B.medicationrequest import MedicationRequest
-from fhir.resources.R4B.observation import Observation
-from fhir.resources.R4B.patient import Patient
-from fhir.resources.R4B.procedure import Procedure
-from fhir.resources.R4B.resource import Resource
-from fhir.resources.R4B.servicerequest import ServiceRequest
-from pydantic import ValidationError
-
+from ..budget import Deadline
 from ..errors import ErrorDetail, InvalidPrefetchError
+from .models import (
+    Condition,
+    DiagnosticReport,
+    Encounter,
+    ImagingStudy,
+    MedicationRequest,
+    Observation,
+    Patient,
+    Procedure,
+    Resource,
+    ServiceRequest,
+    ValidationError,
+)
 
-#: resourceType -> model class, for every type the logic reads.
+#: resourceType -> light model, for every type the logic reads.
 MODELS: dict[str, type[Resource]] = {
     "Patient": Patient,
     "Encounter": Encounter,
@@ -37,6 +52,14 @@ MODELS: dict[str, type[Resource]] = {
     "ImagingStudy": ImagingStudy,
     "Procedure": Procedure,
 }
+#: Types only the card path reads (orders already placed or resulted): validated on first read.
+DEFERRED_TYPES = frozenset({"ServiceRequest", "DiagnosticReport", "ImagingStudy", "Procedure"})
+#: Read even when time is short: without them no card can be right (and they are one or a few).
+_ALWAYS_READ = frozenset({"Patient", "Encounter"})
+#: Where each type carries the codes a code filter matches (``code_filter``).
+CODE_ELEMENTS = {"Observation": "code", "ServiceRequest": "code", "DiagnosticReport": "code",
+                 "ImagingStudy": "procedureCode", "Procedure": "code", "Condition": "code",
+                 "MedicationRequest": "medicationCodeableConcept"}
 
 #: Required-binding status codes of the fields the logic reads. fhir.resources checks
 #: the ``code`` datatype's pattern but not these value sets, so a status such as
@@ -64,14 +87,93 @@ _CONDITION_VERIFICATION = frozenset({"unconfirmed", "provisional", "differential
 _GENDERS = frozenset({"male", "female", "other", "unknown"})
 
 ResourceFilter = Callable[[Mapping[str, Any]], bool]
+_Entry = tuple[str, tuple[str, dict[str, Any]]]  # (Type/id, or "Type/" if anonymous; (source, raw))
+
+
+def code_filter(resource_type: str, codes: Iterable[tuple[str, str]]) -> ResourceFilter:
+    """A filter keeping a raw resource of ``resource_type`` when one of its codings is in ``codes``.
+
+    ``codes`` are (system, code) pairs. Run on raw JSON before any model is built, so it
+    never fails: a malformed element simply does not match.
+    """
+    wanted = frozenset(codes)
+    element = CODE_ELEMENTS[resource_type]
+
+    def keep(raw: Mapping[str, Any]) -> bool:
+        value = raw.get(element)
+        for concept in value if isinstance(value, list) else (value,):
+            codings = concept.get("coding") if isinstance(concept, Mapping) else None
+            for coding in codings if isinstance(codings, list) else ():
+                if isinstance(coding, Mapping) and (coding.get("system"), coding.get("code")) in wanted:
+                    return True
+        return False
+
+    return keep
+
+
+class Deferred:
+    """Order and result resources kept raw until the card path first reads them.
+
+    Loading validates them exactly as the builder would have (filter, subject check,
+    light model), so an invalid one read on the card path is the same 400; loaded
+    models join the record's index so references to them resolve from then on.
+    """
+
+    def __init__(self, entries: Iterable[_Entry] = (), load: Callable[[_Entry], Resource | None] | None = None,
+                 index: dict[str, Resource] | None = None, aliases: Mapping[str, str] | None = None,
+                 models: Mapping[str, tuple[Resource, ...]] | None = None, deadline: Deadline | None = None) -> None:
+        self._entries = list(entries)
+        self._deadline = deadline
+        self.out_of_time = False  # the deadline ran out while loading: what was read is partial
+        self._load = load
+        self._index = index if index is not None else {}
+        self._aliases = aliases or {}
+        self._models: dict[str, tuple[Resource, ...]] | None = dict(models) if models is not None else None
+
+    @classmethod
+    def of(cls, *resources: Resource) -> Deferred:
+        """Already validated models (a record assembled by hand)."""
+        grouped: dict[str, list[Resource]] = {}
+        for resource in resources:
+            grouped.setdefault(resource.get_resource_type(), []).append(resource)
+        return cls(models={k: tuple(v) for k, v in grouped.items()})
+
+    @property
+    def loaded(self) -> bool:
+        return self._models is not None
+
+    def get(self, resource_type: str) -> tuple[Resource, ...]:
+        if self._models is None:
+            self._models = self._validate_all()
+        return self._models.get(resource_type, ())
+
+    def _validate_all(self) -> dict[str, tuple[Resource, ...]]:
+        grouped: dict[str, list[Resource]] = {}
+        for entry in self._entries:
+            if self._deadline is not None and self._deadline.expired():
+                self.out_of_time = True
+                break
+            model = self._load(entry) if self._load is not None else None
+            if model is None:
+                continue
+            grouped.setdefault(model.get_resource_type(), []).append(model)
+            ref = entry[0]
+            if not ref.endswith("/"):
+                self._index[ref] = model
+        for alias, ref in self._aliases.items():
+            if alias not in self._index and ref in self._index:
+                self._index[alias] = self._index[ref]
+        return {k: tuple(v) for k, v in grouped.items()}
 
 
 @dataclass(frozen=True)
 class PatientRecord:
     """Everything the clinical logic may read about one patient and one encounter.
 
-    ``unavailable`` names the data categories (prefetch keys) that could not be had,
-    so the logic and the log can say what a decision was made without.
+    ``unavailable`` names the data categories (prefetch keys) that could not be had, and
+    ``partial`` says some data present was not read (too many resources for one key, or
+    the time budget ran out while validating), so the logic and the log can say what a
+    decision was made without. The order and result types are validated on first read.
     """
 
     patient: Patient | None = None
@@ -79,12 +181,26 @@ class PatientRecord:
     conditions: tuple[Condition, ...] = ()
     observations: tuple[Observation, ...] = ()
     medication_requests: tuple[MedicationRequest, ...] = ()
-    service_requests: tuple[ServiceRequest, ...] = ()
-    diagnostic_reports: tuple[DiagnosticReport, ...] = ()
-    imaging_studies: tuple[ImagingStudy, ...] = ()
-    procedures: tuple[Procedure, ...] = ()
     unavailable: frozenset[str] = frozenset()
     index: Mapping[str, Resource] = field(default_factory=dict, repr=False)
+    deferred: Deferred = field(default_factory=Deferred, repr=False, compare=False)
+    partial: bool = False
+
+    @property
+    def service_requests(self) -> tuple[ServiceRequest, ...]:
+        return self.deferred.get("ServiceRequest")  # type: ignore[return-value]
+
+    @property
+    def diagnostic_reports(self) -> tuple[DiagnosticReport, ...]:
+        return self.deferred.get("DiagnosticReport")  # type: ignore[return-value]
+
+    @property
+    def imaging_studies(self) -> tuple[ImagingStudy, ...]:
+        return self.deferred.get("ImagingStudy")  # type: ignore[return-value]
+
+    @property
+    def procedures(self) -> tuple[Procedure, ...]:
+        return self.deferred.get("Procedure")  # type: ignore[return-value]
 
     def resolve(self, reference: str | None) -> Resource | None:
         """The resource a reference (``Condition/1``, a full URL, or ``urn:uuid:..``) points to."""
@@ -112,21 +228,32 @@ class RecordBuilder:
 
     Args:
         keep: optional per-type filters; a raw resource of that type is validated and
-            kept only when its filter returns True (used to skip irrelevant Observations).
+            kept only when its filter returns True (used to skip irrelevant Observations
+            and orders whose codes no card matches).
+        max_per_source: read at most this many resources of the read types per source
+            (prefetch key); the rest are counted in ``truncated`` and the record is partial.
     """
 
     keep: Mapping[str, ResourceFilter] = field(default_factory=dict)
+    max_per_source: int | None = None
     _raw: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # ref -> (source, json)
     _aliases: dict[str, str] = field(default_factory=dict)  # fullUrl -> Type/id
     _anonymous: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     unavailable: set[str] = field(default_factory=set)
+    truncated: dict[str, int] = field(default_factory=dict)  # source -> resources not read
+    out_of_time: bool = False
 
     def add(self, source: str, value: Any) -> None:
         """Add a prefetch value, fetched result or Bundle under a ``source`` name (the key)."""
+        read = 0
         for full_url, resource in iter_resources(value):
             rtype = resource.get("resourceType")
             if rtype not in MODELS:
                 continue
+            if self.max_per_source is not None and read >= self.max_per_source:
+                self.truncated[source] = self.truncated.get(source, 0) + 1
+                continue
+            read += 1
             rid = resource.get("id")
             if not isinstance(rid, str) or not rid:
                 if rtype in ("Patient", "Encounter") or full_url is None:
@@ -141,12 +268,17 @@ class RecordBuilder:
     def mark_unavailable(self, source: str) -> None:
         self.unavailable.add(source)
 
-    def build(self, patient_id: str | None = None, encounter_id: str | None = None) -> PatientRecord:
+    def build(self, patient_id: str | None = None, encounter_id: str | None = None,
+              deadline: Deadline | None = None, reserve_ms: float = 0.0) -> PatientRecord:
         """Validate what the logic reads and assemble the record.
 
         Args:
             patient_id: the context patient; when given, the Patient with that id is chosen.
             encounter_id: the context encounter; when given, that Encounter is chosen.
+            deadline: validation stops, and the record is partial, when less than
+                ``reserve_ms`` is left (kept for detection and cards), except for the
+                Patient and Encounters; the order and result types, read later on the
+                card path, stop when it runs out.
 
         Raises:
             InvalidPrefetchError: a resource the logic reads is not valid FHIR R4; the
@@ -154,18 +286,25 @@ class RecordBuilder:
         """
         index: dict[str, Resource] = {}
         by_type: dict[str, list[Resource]] = {t: [] for t in MODELS}
-        entries = list(self._raw.items()) + [(f"{r.get('resourceType')}/", (s, r)) for s, r in self._anonymous]
+        entries: list[_Entry] = list(self._raw.items())
+        entries += [(f"{r.get('resourceType')}/", (s, r)) for s, r in self._anonymous]
         _check_context_patient(entries, patient_id)
         owner = patient_id or _single_patient_id(entries)
-        for ref, (source, raw) in entries:
+        deferred: list[_Entry] = []
+        for entry in entries:
+            ref, (_, raw) = entry
             rtype = raw["resourceType"]
-            keep = self.keep.get(rtype)
-            if keep is not None and not keep(raw):
+            if rtype in DEFERRED_TYPES:
+                deferred.append(entry)
                 continue
-            if owner is not None:
-                self._check_subject(raw, source, owner)
-            model = validate_resource(raw, source)
-            by_type[rtype].append(model)
+            if (deadline is not None and rtype not in _ALWAYS_READ
+                    and deadline.remaining_s() * 1000.0 <= reserve_ms):
+                self.out_of_time = True
+                continue
+            model = self._load(entry, owner)
+            if model is None:
+                continue
+            by_type[model.get_resource_type()].append(model)
             if not ref.endswith("/"):
                 index[ref] = model
         for alias, ref in self._aliases.items():
@@ -178,14 +317,22 @@ class RecordBuilder:
             conditions=tuple(by_type["Condition"]),  # type: ignore[arg-type]
             observations=tuple(by_type["Observation"]),  # type: ignore[arg-type]
             medication_requests=tuple(by_type["MedicationRequest"]),  # type: ignore[arg-type]
-            service_requests=tuple(by_type["ServiceRequest"]),  # type: ignore[arg-type]
-            diagnostic_reports=tuple(by_type["DiagnosticReport"]),  # type: ignore[arg-type]
-            imaging_studies=tuple(by_type["ImagingStudy"]),  # type: ignore[arg-type]
-            procedures=tuple(by_type["Procedure"]),  # type: ignore[arg-type]
             unavailable=frozenset(self.unavailable),
             index=index,
+            deferred=Deferred(deferred, lambda entry: self._load(entry, owner), index, self._aliases,
+                              deadline=deadline),
+            partial=bool(self.truncated) or self.out_of_time,
         )
 
+    def _load(self, entry: _Entry, owner: str | None) -> Resource | None:
+        """The filtered, subject-checked, validated model of one entry (None when filtered out)."""
+        _, (source, raw) = entry
+        keep = self.keep.get(raw["resourceType"])
+        if keep is not None and not keep(raw):
+            return None
+        if owner is not None:
+            self._check_subject(raw, source, owner)
+        return validate_resource(raw, source)
 
     def _check_subject(self, raw: Mapping[str, Any], source: str, patient_id: str) -> None:
         """Reject a resource about another patient (its subject names a different Patient).
@@ -213,12 +360,12 @@ class RecordBuilder:
             extra={"prefetchKey": source, "resource": label})
 
 
-def _single_patient_id(entries: list[tuple[str, tuple[str, dict[str, Any]]]]) -> str | None:
+def _single_patient_id(entries: list[_Entry]) -> str | None:
     ids = {raw.get("id") for _, (_, raw) in entries if raw.get("resourceType") == "Patient"}
     return next(iter(ids)) if len(ids) == 1 and None not in ids else None
 
 
-def _check_context_patient(entries: list[tuple[str, tuple[str, dict[str, Any]]]], patient_id: str | None) -> None:
+def _check_context_patient(entries: list[_Entry], patient_id: str | None) -> None:
     """Reject a Patient that is not the context patient.
 
     Per the CDS Hooks specification prefetched data is what ``Patient/{{context.patientId}}``
@@ -259,7 +406,9 @@ def current_encounter(encounters: list[Encounter]) -> Encounter | None:
     def start(e: Encounter) -> str:
         period = e.period
         value = (period.start or period.end) if period is not None else None
-        return value.isoformat() if value is not None else ""
+        if value is None:
+            return ""
+        return value if isinstance(value, str) else value.isoformat()  # a partial date stays a string
 
     active = [e for e in encounters if e.status in ("in-progress", "arrived", "triaged")]
     return max(active or encounters, key=start)
@@ -290,7 +439,7 @@ def iter_resources(value: Any) -> Iterator[tuple[str | None, dict[str, Any]]]:
 
 
 def validate_resource(raw: Mapping[str, Any], source: str) -> Resource:
-    """Parse one resource into its R4B model, checking the status bindings we rely on.
+    """Parse one resource into its light model, checking the status bindings we rely on.
 
     Raises:
         InvalidPrefetchError: with details naming ``source``, the resource and the field.

@@ -68,7 +68,9 @@ def call_service(service_id: str) -> Response:
                 if state.settings.log_phi:  # CDS_LOG_PHI=true: debugging only, never in production
                     phi["patientId"] = context["patientId"]
         options = CallOptions(allow_http_fhir_server=state.settings.allow_http_fhir_server,
-                              link_base_url=link_base(state))
+                              link_base_url=link_base(state),
+                              prefetch_max_resources=state.settings.prefetch_max_resources,
+                              reserve_ms=state.settings.fetch_reserve_ms)
         result = run_hook_call(definition, service, body, fetcher=state.fetcher, options=options,
                                deadline=deadline)
     except ServiceError as exc:

@@ -6,7 +6,8 @@ calls it once and turns its result or error into a response.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,8 @@ class CallOptions:
     link_base_url: str = ""
     clock: Callable[[], datetime] = utc_now
     new_id: IdFactory = new_uuid
+    prefetch_max_resources: int | None = 1000  # CDS_PREFETCH_MAX_RESOURCES: resources read per key
+    reserve_ms: float = 150.0  # CDS_FETCH_RESERVE_MS: budget kept back from reading data for detection and cards
 
 
 def run_hook_call(definition: ServiceDefinition, service: CdsService, body: Any, *,
@@ -58,7 +61,7 @@ def run_hook_call(definition: ServiceDefinition, service: CdsService, body: Any,
             raise HookMismatchError(
                 f"service {definition.id!r} answers hook {definition.hook!r}, not {body['hook']!r}")
     context: Mapping[str, Any] = body["context"]
-    builder = RecordBuilder(keep=dict(service.record_filters()))
+    builder = RecordBuilder(keep=dict(service.record_filters()), max_per_source=options.prefetch_max_resources)
     statuses = classify(body.get("prefetch"), definition.prefetch)
     with deadline.stage("validate"):
         for key, status in statuses.items():
@@ -85,18 +88,20 @@ def run_hook_call(definition: ServiceDefinition, service: CdsService, body: Any,
         raise PreconditionFailedError(
             "required data is neither prefetched nor obtainable from the FHIR server",
             extra={"missing": [{"key": k, "reason": r} for k, r in sorted(required_missing.items())]})
-    with deadline.stage("validate"):
-        try:
-            record = builder.build(context.get("patientId"), context.get("encounterId"))
-        except InvalidPrefetchError as exc:
-            if str(exc.extra.get("prefetchKey", "")).startswith("fetched:"):
-                raise PreconditionFailedError(
-                    "data fetched from the FHIR server is not valid FHIR R4",
-                    details=exc.details) from None
-            raise
+    with deadline.stage("validate"), _fetched_invalid_is_412():
+        record = builder.build(context.get("patientId"), context.get("encounterId"), deadline, options.reserve_ms)
+    if builder.truncated:
+        log_event("prefetch-truncated", level=logging.WARNING, service=definition.id,
+                  hookInstance=body.get("hookInstance"), limit=options.prefetch_max_resources,
+                  notRead=builder.truncated)
+    overrun = overrun or record.partial
     hook_context = HookContext.from_request(body, deadline=deadline, now=options.clock(),
                                             link_base_url=options.link_base_url, new_id=options.new_id)
-    cards = [] if overrun and required_missing else service.handle(record, hook_context)
+    if overrun and required_missing:
+        cards: list[dict[str, Any]] = []
+    else:
+        with _fetched_invalid_is_412():  # orders and results are validated when the card path reads them
+            cards = service.handle(record, hook_context)
     overrun = overrun or deadline.expired()
     if overrun:
         cards = keep_urgent(cards, service.urgent_topics)
@@ -104,6 +109,18 @@ def run_hook_call(definition: ServiceDefinition, service: CdsService, body: Any,
     with deadline.stage("check"):
         check_response(response, definition.id)
     return CallResult(response=response, outcome="overrun" if overrun else "ok", unavailable=unavailable)
+
+
+@contextmanager
+def _fetched_invalid_is_412() -> Iterator[None]:
+    """Invalid FHIR from the FHIR server is not the client's request error: 412, not 400."""
+    try:
+        yield
+    except InvalidPrefetchError as exc:
+        if str(exc.extra.get("prefetchKey", "")).startswith("fetched:"):
+            raise PreconditionFailedError("data fetched from the FHIR server is not valid FHIR R4",
+                                          details=exc.details) from None
+        raise
 
 
 def keep_urgent(cards: list[dict[str, Any]], urgent_topics: frozenset[str]) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from string import Template
 from typing import Any
 
@@ -20,7 +21,7 @@ from ..clinical.findings import detect_findings
 from ..clinical.knowledge import Knowledge, load_knowledge_from
 from ..clinical.model import Findings
 from ..errors import ConfigurationError
-from ..fhir.record import PatientRecord, ResourceFilter
+from ..fhir.record import DEFERRED_TYPES, PatientRecord, ResourceFilter, code_filter
 from ..protocol.context import HookContext
 from ..protocol.registry import ServiceDefinition
 from .service import Handout
@@ -46,8 +47,16 @@ class ClinicalRuleService:
         return frozenset(self.knowledge.red_flag_topics)
 
     def record_filters(self) -> Mapping[str, ResourceFilter]:
-        """Validate only the Observations the knowledge base reads (a Synthea patient has hundreds)."""
-        return {"Observation": self.knowledge.is_relevant_observation}
+        """Validate only what decides: the Observations the knowledge base reads (a Synthea
+        patient has hundreds), and the orders and results whose codes one of the cards'
+        orderable tests matches (the only use of those types: "already done")."""
+        return self._filters
+
+    @cached_property
+    def _filters(self) -> Mapping[str, ResourceFilter]:
+        orders = {key for order in self.cards.orders.values() for key in order.key_set()}
+        return {"Observation": self.knowledge.is_relevant_observation,
+                **{rtype: code_filter(rtype, orders) for rtype in DEFERRED_TYPES}}
 
     def detect(self, record: PatientRecord, context: HookContext) -> Findings:
         with context.deadline.stage("detect"):

@@ -6,12 +6,16 @@ call these functions. ``Storage`` ties one database to the audit writer of this 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import Connection
+
+from ..events import HookCallEvent
 from .audit import AuditWriter
 from .database import Database, SchemaStatus
-from .feedback import StoreResult, known_cards, parse_feedback, store_feedback
+from .feedback import RecentCards, StoreResult, known_cards, parse_feedback, store_feedback
 from .metrics import Metrics
 from .report import Report, Trends, build_report, build_trends
 from .retention import PurgeResult, purge
@@ -23,6 +27,12 @@ class Storage:
     def __init__(self, url: str) -> None:
         self.database = Database(url)
         self.audit = AuditWriter(self.database)
+        self.recent_cards = RecentCards()
+
+    @property
+    def observers(self) -> tuple[Callable[[HookCallEvent], None], ...]:
+        """What the app hands every hook call to: the audit writer and the recent-cards memory."""
+        return self.audit, self.recent_cards
 
     def migrate(self) -> None:
         self.database.migrate()
@@ -49,16 +59,16 @@ class Storage:
         """
         items = parse_feedback(body, service_id)
         uuids = [i.card for i in items]
-        with self.database.read() as conn:
-            known = known_cards(conn, uuids)
-        if len(known) < len(set(uuids)):
-            self.audit.flush()  # the card's audit row may still be queued in this process
-            with self.database.read() as conn:
-                known = known_cards(conn, uuids)
-        unknown = set(uuids) - known
+        recent = self.recent_cards.known(uuids)
         now = datetime.now(timezone.utc)
-        inserted = self.database.write(
-            lambda conn: store_feedback(conn, items, service_id, issuer, unknown, now))
+        unknown: set[str] = set()
+
+        def work(conn: Connection) -> list[str]:
+            unknown.clear()  # a retried transaction looks the cards up again
+            unknown.update(set(uuids) - recent - known_cards(conn, uuids))
+            return store_feedback(conn, items, service_id, issuer, unknown, now)
+
+        inserted = self.database.write(work)
         return (StoreResult(stored=len(inserted), duplicates=len(items) - len(inserted),
                             unknown_cards=tuple(sorted(unknown))), Counter(inserted))
 

@@ -172,7 +172,7 @@ class AuditWriter:
         if not batch:
             return
         try:
-            self.database.write(lambda conn: write_events(conn, batch))
+            self.database.write(lambda conn: write_events(conn, batch), durable=False)
             return
         except Exception:
             if len(batch) == 1:
@@ -181,7 +181,8 @@ class AuditWriter:
         lost = 0  # the batch failed: one transaction per event, so only the bad ones are lost
         for event in batch:
             try:
-                self.database.write(lambda conn, one=event: write_events(conn, [one]))  # type: ignore[misc]
+                self.database.write(lambda conn, one=event: write_events(conn, [one]),  # type: ignore[misc]
+                                    durable=False)
             except Exception:
                 lost += 1
                 log_event("audit-write-failed", level=logging.ERROR, exc_info=True, lost=1,

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -70,6 +70,7 @@ class Database:
         self._engine: Engine | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        self._writer = threading.Lock()  # one SQLite writer per process at a time
 
     @property
     def is_sqlite(self) -> bool:
@@ -102,12 +103,24 @@ class Database:
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
 
-    def write(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one transaction and commit; retry while the database is locked."""
+    def write(self, work: Callable[[Connection], T], durable: bool = True) -> T:
+        """Run ``work`` in one transaction and commit; retry while the database is locked.
+
+        Args:
+            durable: False lets SQLite commit without waiting for the disk (``synchronous =
+                NORMAL`` in WAL mode: safe against a crash of the process, not of the machine).
+                The audit writer's batches use it, so that feedback, whose 200 means "on disk",
+                does not queue behind their syncs; the next durable commit syncs them too.
+        """
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                with self.engine.begin() as conn:
-                    return work(conn)
+                # SQLite takes one writer at a time: the threads of this process queue here, in
+                # order, instead of in SQLite's busy handler, which sleeps in growing steps.
+                with self._writer if self.is_sqlite else nullcontext(), self.engine.connect() as conn:
+                    if self.is_sqlite and not durable:
+                        conn.connection.driver_connection.execute("PRAGMA synchronous = NORMAL")  # type: ignore[union-attr]
+                    with conn.begin():
+                        return work(conn)
             except OperationalError as exc:
                 if attempt == WRITE_ATTEMPTS - 1 or not _is_lock_error(exc):
                     raise

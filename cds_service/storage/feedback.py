@@ -8,12 +8,17 @@ name the patient, so only their presence is kept.
 Feedback for a card uuid we have no audit row for is stored with ``unknown_card``
 set and still answered 200: clients send feedback fire-and-forget, and the card may
 come from another instance, from before a purge, or its audit row may still be queued.
+A card this process answered recently (``RecentCards``) counts as known without waiting
+for its audit row, so a feedback post never waits for the audit writer: it is one short
+write transaction (look up the cards, insert, commit) whatever the audit queue holds.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -22,6 +27,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..errors import ErrorDetail, SchemaValidationError
+from ..events import HookCallEvent
 from .models import cards, feedback
 
 OUTCOMES = ("accepted", "overridden")
@@ -129,6 +135,33 @@ def _timestamp(value: Any, where: str) -> datetime:
 def _fail(path: str, message: str) -> Any:
     raise SchemaValidationError(f"invalid feedback: {path}: {message}",
                                 details=[ErrorDetail(path=path, message=message)])
+
+
+class RecentCards:
+    """An observer remembering the card uuids this process sent lately (bounded, thread-safe).
+
+    Their audit rows may still be queued for the writer thread; feedback on them is on
+    a known card. Older cards are found in the database.
+    """
+
+    def __init__(self, size: int = 50_000) -> None:
+        self._size = size
+        self._uuids: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, event: HookCallEvent) -> None:
+        issued = [c.uuid for c in event.cards if c.uuid]
+        if not issued:
+            return
+        with self._lock:
+            for uuid in issued:
+                self._uuids[uuid] = None
+            while len(self._uuids) > self._size:
+                self._uuids.popitem(last=False)
+
+    def known(self, uuids: Iterable[str]) -> set[str]:
+        with self._lock:
+            return {u for u in uuids if u in self._uuids}
 
 
 def known_cards(conn: Connection, uuids: Sequence[str]) -> set[str]:

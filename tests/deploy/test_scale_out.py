@@ -120,9 +120,17 @@ def _key_file(deployment: Deployment) -> Path:
     return path
 
 
-def test_feedback_sent_to_b_for_a_card_from_a_is_matched(deployment: Deployment) -> None:
+def test_feedback_sent_to_b_for_a_card_from_a_is_matched(deployment: Deployment,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDS_DATABASE_URL", deployment.database_url)
+    before = sum(s["calls"] for s in _report()["services"])
     answer = _hook(deployment.instances["A"].url, deployment.token())
     card = next(c for c in answer.json()["cards"] if c.get("uuid"))
+    # A clinician's feedback comes after the card was shown, by which time A's audit writer (batches
+    # of up to 50 ms, in the background) has committed the card: wait for that, as real use does.
+    deadline = time.monotonic() + 10
+    while sum(s["calls"] for s in _report()["services"]) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
     posted = httpx.post(deployment.instances["B"].url + FEEDBACK, json={"feedback": [overridden(card["uuid"])]},
                         headers={"Authorization": f"Bearer {deployment.token(FEEDBACK)}"}, timeout=15)
     assert posted.status_code == 200, posted.text

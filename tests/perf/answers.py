@@ -1,0 +1,264 @@
+"""The service's answers to fixed cases, reproducibly (clock and ids fixed): what the fixture holds.
+
+``tests/perf/cards-baseline.json.xz`` was written by ``python -m tests.perf.answers --write`` on the
+commit before the hot-path rework (326bfb5: every resource validated with fhir.resources), and
+reviewed: each case's cards, and the 400 each invalid variant got. ``test_same_answers.py``
+asserts the current code gives the same. Regenerate it only for a reviewed change of card content
+or clinical logic, never to make a performance change pass.
+
+Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
+complaint written in), each as an encounter-start call with client-filled prefetch and as
+``/evaluate`` of the whole Bundle; and invalid variants of fields the logic reads.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+import lzma
+import re
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.cases import CORPUS, SYNTHEA, Case, corpus_cases, resources_of, synthea_cases
+from cds_service import Settings, create_app
+from cds_service.budget import Deadline
+from cds_service.errors import ServiceError
+from cds_service.services.bundle import answer_bundle, bundle_service
+from cds_service.services.call import CallOptions, run_hook_call
+
+FIXTURE = Path(__file__).with_name("cards-baseline.json.xz")  # xz: 7 MB of card text, 50 KB packed
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_NO_DEADLINE_MS = 1e9  # a loaded machine must not turn a case into an overrun
+
+
+class Answerer:
+    """The real app's services, answering cases in-process with a fixed clock and ids."""
+
+    def __init__(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory()
+        app = create_app(Settings(require_auth=False, data_dir=self._tmp.name, log_level="ERROR"))
+        self.state = app.extensions["cds"]
+        self.templates = {d["id"]: d.get("prefetch", {}) for d in self.state.registry.discovery()["services"]}
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def hook(self, case: Case) -> dict[str, Any]:
+        """The response body (or error body with its status) of one hook call."""
+        definition, service = self.state.registry.get(case.service)
+        counter = itertools.count(1)
+        options = CallOptions(link_base_url="https://cds.example.org", clock=lambda: case.now,
+                              new_id=lambda: f"00000000-0000-4000-8000-{next(counter):012d}")
+        try:
+            result = run_hook_call(definition, service, copy.deepcopy(case.body), fetcher=None,
+                                   options=options, deadline=Deadline(_NO_DEADLINE_MS))
+        except ServiceError as exc:
+            return {"status": exc.status, "body": exc.to_json()}
+        return {"status": 200, "body": result.response}
+
+    def evaluate(self, bundle: dict[str, Any], encounter_id: str | None, now: datetime) -> dict[str, Any]:
+        _, service = bundle_service(self.state.registry)
+        try:
+            body = answer_bundle(service, copy.deepcopy(bundle), encounter_id,
+                                   link_base_url="https://cds.example.org", budget_ms=_NO_DEADLINE_MS, now=now)
+        except ServiceError as exc:
+            return {"status": exc.status, "body": exc.to_json()}
+        return {"status": 200, "body": _fixed_uuids(body)}
+
+
+def _fixed_uuids(body: dict[str, Any]) -> Any:
+    """uuids numbered in order of appearance (``/evaluate`` mints random ones)."""
+    seen: dict[str, str] = {}
+
+    def number(match: re.Match[str]) -> str:
+        return seen.setdefault(match.group(0), f"00000000-0000-4000-8000-{len(seen) + 1:012d}")
+
+    return json.loads(_UUID.sub(number, json.dumps(body)))
+
+
+def _bundle(case: Case) -> dict[str, Any]:
+    """The patient's data as one collection Bundle (what a developer posts to /evaluate)."""
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    for value in case.body["prefetch"].values():
+        for resource in resources_of(value) if value.get("resourceType") == "Bundle" else [value]:
+            seen.setdefault((resource["resourceType"], resource.get("id", "")), resource)
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in seen.values()]}
+
+
+def cases(answerer: Answerer) -> Iterator[Case]:
+    yield from corpus_cases(answerer.templates, CORPUS)
+    yield from synthea_cases(answerer.templates, SYNTHEA)
+
+
+# ------------------------------------------------------------------ invalid variants
+
+Mutation = Callable[[dict[str, Any]], None]
+#: An order-type resource whose code is an orderable test (cards/orders.yaml: HbA1c, LOINC 4548-4),
+#: so it is read on the card path.
+_ORDER_CODE = {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]}
+
+
+def _resource(body: dict[str, Any], key: str, index: int = 0) -> dict[str, Any]:
+    value = body["prefetch"][key]
+    return value["entry"][index]["resource"] if value.get("resourceType") == "Bundle" else value
+
+
+def _add(key: str, resource: dict[str, Any]) -> Mutation:
+    def mutate(body: dict[str, Any]) -> None:
+        body["prefetch"][key] = {"resourceType": "Bundle", "type": "searchset",
+                                 "entry": [{"resource": resource}] + body["prefetch"][key].get("entry", [])}
+    return mutate
+
+
+def _set(key: str, path: str, value: Any) -> Mutation:
+    def mutate(body: dict[str, Any]) -> None:
+        target: Any = _resource(body, key)
+        parts = path.split(".")
+        for part in parts[:-1]:
+            target = target[int(part)] if part.isdigit() else target.setdefault(part, {})
+        if value is _DELETE:
+            target.pop(parts[-1], None)
+        else:
+            target[parts[-1]] = value
+    return mutate
+
+
+_DELETE = object()
+_SUBJECT = {"reference": "Patient/{patient}"}
+
+
+def _order(rtype: str, **fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {"resourceType": rtype, "id": f"bad-{rtype.lower()}", "status": "completed",
+                            "subject": dict(_SUBJECT)}
+    base.update(fields)
+    return base
+
+
+#: name -> mutation of a complaint request; each makes a field the logic reads invalid FHIR R4.
+VARIANTS: dict[str, Mutation] = {
+    "patient-birthDate": _set("patient", "birthDate", "X1970-01-01"),
+    "patient-gender": _set("patient", "gender", "Xmale"),
+    "patient-birthDate-number": _set("patient", "birthDate", 19700101),
+    "encounter-status": _set("encounter", "status", "Xin-progress"),
+    "encounter-status-missing": _set("encounter", "status", _DELETE),
+    "encounter-period": _set("encounter", "period.start", "2020-13-01T00:00:00Z"),
+    "encounter-period-no-zone": _set("encounter", "period.start", "2020-01-01T10:00:00"),
+    "encounter-reason-not-list": _set("encounter", "reasonCode", {"text": "leg weakness"}),
+    "encounter-reason-text": _set("encounter", "reasonCode", [{"text": 5}]),
+    "encounter-reason-null": _set("encounter", "reasonCode", [None]),
+    "encounter-diagnosis-no-condition": _set("encounter", "diagnosis", [{"rank": 1}]),
+    "condition-onset": _set("conditions", "onsetDateTime", "last tuesday"),
+    "condition-onset-choice": _set("conditions", "onsetString", "childhood"),
+    "condition-code-coding": _set("conditions", "code.coding", {"code": "1"}),
+    "condition-clinical-status": _set("conditions", "clinicalStatus",
+                                      {"coding": [{"code": "Xactive"}]}),
+    "condition-verification": _set("conditions", "verificationStatus",
+                                   {"coding": [{"code": "maybe"}]}),
+    "condition-recorded": _set("conditions", "recordedDate", "2020-02-30"),
+    "condition-encounter": _set("conditions", "encounter", "Encounter/1"),
+    "condition-display": _set("conditions", "code.coding.0.display", ["a"]),
+    "medication-status": _add("medications", {"resourceType": "MedicationRequest", "id": "bad-med",
+                                              "status": "Xactive", "intent": "order", "subject": _SUBJECT,
+                                              "medicationCodeableConcept": {"text": "prednisolone"}}),
+    "medication-text": _add("medications", {"resourceType": "MedicationRequest", "id": "bad-med",
+                                            "status": "active", "intent": "order", "subject": _SUBJECT,
+                                            "medicationCodeableConcept": {"text": ["prednisolone"]}}),
+    "observation-status": _add("observations", {"resourceType": "Observation", "id": "bad-obs",
+                                                "code": {"coding": [{"system": "http://loinc.org",
+                                                                     "code": "8310-5"}]},
+                                                "valueQuantity": {"value": 39.2, "unit": "Cel"}}),
+    "observation-value": _add("observations", {"resourceType": "Observation", "id": "bad-obs", "status": "final",
+                                               "code": {"coding": [{"system": "http://loinc.org",
+                                                                    "code": "8310-5"}]},
+                                               "valueQuantity": {"value": "hot", "unit": "Cel"}}),
+    "observation-two-values": _add("observations", {"resourceType": "Observation", "id": "bad-obs",
+                                                    "status": "final",
+                                                    "code": {"coding": [{"system": "http://loinc.org",
+                                                                         "code": "8310-5"}]},
+                                                    "valueQuantity": {"value": 39.2, "unit": "Cel"},
+                                                    "valueString": "39.2"}),
+    "observation-issued": _add("observations", {"resourceType": "Observation", "id": "bad-obs", "status": "final",
+                                                "code": {"coding": [{"system": "http://loinc.org",
+                                                                     "code": "8310-5"}]},
+                                                "issued": "2020-01-01",
+                                                "valueQuantity": {"value": 39.2, "unit": "Cel"}}),
+    "service-request-authored": _add("serviceRequests", _order("ServiceRequest", intent="order", code=_ORDER_CODE,
+                                                               status="active", authoredOn="yesterday")),
+    "service-request-status": _add("serviceRequests", _order("ServiceRequest", intent="order", code=_ORDER_CODE,
+                                                             status="done")),
+    "diagnostic-report-effective": _add("diagnosticReports", _order("DiagnosticReport", status="final",
+                                                                    code=_ORDER_CODE,
+                                                                    effectiveDateTime="2020-01-01T25:00:00Z")),
+    "diagnostic-report-code-missing": _add("diagnosticReports",
+                                           _order("DiagnosticReport", status="final",
+                                                  effectiveDateTime="2020-01-01T10:00:00Z",
+                                                  category=[_ORDER_CODE])),
+    "imaging-study-started": _add("imagingStudies", _order("ImagingStudy", status="available",
+                                                           procedureCode=[{"coding": [{
+                                                               "system": "http://loinc.org", "code": "30679-5"}]}],
+                                                           started="2020-01-01T10:00")),
+    "procedure-performed": _add("procedures", _order("Procedure", code={"coding": [{
+        "system": "http://snomed.info/sct", "code": "241645008"}]}, performedPeriod={"start": "soon"})),
+    "procedure-two-performed": _add("procedures", _order("Procedure", code={"coding": [{
+        "system": "http://snomed.info/sct", "code": "241645008"}]}, performedDateTime="2020-01-01",
+        performedString="last year")),
+}
+
+
+def invalid_cases(answerer: Answerer) -> Iterator[tuple[str, Case]]:
+    """Each variant applied to the first Synthea patient with a complaint (so the card path runs)."""
+    base = next(c for c in synthea_cases(answerer.templates, SYNTHEA, limit=1) if c.complaint)
+    patient = base.body["context"]["patientId"]
+    for name, mutate in VARIANTS.items():
+        body = json.loads(json.dumps(base.body).replace("{patient}", patient))
+        mutate(body)
+        body = json.loads(json.dumps(body).replace("{patient}", patient))
+        yield name, Case(f"invalid:{name}", base.service, body, base.now, complaint=True)
+
+
+def all_answers(answerer: Answerer) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for case in cases(answerer):
+        out[f"hook {case.name}"] = answerer.hook(case)
+        out[f"evaluate {case.name}"] = answerer.evaluate(_bundle(case), case.body["context"].get("encounterId"),
+                                                         case.now)
+    for _, case in invalid_cases(answerer):
+        out[f"hook {case.name}"] = answerer.hook(case)
+    return out
+
+
+def read_fixture() -> dict[str, Any]:
+    with lzma.open(FIXTURE, "rt", encoding="utf-8") as handle:
+        return dict(json.load(handle))
+
+
+def write_fixture(answers: dict[str, Any]) -> None:
+    with lzma.open(FIXTURE, "wt", encoding="utf-8") as handle:
+        json.dump(answers, handle, indent=1, ensure_ascii=False, sort_keys=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="write or check tests/perf/cards-baseline.json")
+    parser.add_argument("--write", action="store_true", help="overwrite the fixture (review the diff!)")
+    args = parser.parse_args(argv)
+    answerer = Answerer()
+    try:
+        answers = all_answers(answerer)
+    finally:
+        answerer.close()
+    if args.write:
+        write_fixture(answers)
+        print(f"wrote {len(answers)} answers to {FIXTURE}")
+    else:
+        stored = read_fixture()
+        changed = sorted(k for k in set(stored) | set(answers) if stored.get(k) != answers.get(k))
+        print(f"{len(answers)} answers, {len(changed)} differ" + "".join(f"\n  {k}" for k in changed))
+
+
+if __name__ == "__main__":
+    main()
