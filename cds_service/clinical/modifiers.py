@@ -26,7 +26,8 @@ loses its negation.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ from medspacy.common.medspacy_matcher import MedspacyMatcher
 from medspacy.common.util import prune_overlapping_matches
 from medspacy.context import ConText, ConTextGraph, ConTextModifier, ConTextRule
 from spacy.language import Language
-from spacy.tokens import Doc, Span, Token
+from spacy.tokens import Doc, Span
 
 from .provenance import check_provenance
 from .sentences import is_break
@@ -226,14 +227,26 @@ def _rules_of(row: Mapping[str, Any], category: str, direction: str, where: str)
 
 
 def _scope_check(breaks: frozenset[str], announcers: frozenset[str]) -> Callable[[Span, Span, Span], bool]:
-    """The ``on_modifies`` hook: no scope across a break with text on both sides of it."""
+    """The ``on_modifies`` hook: no scope across a break with text on both sides of it.
+
+    The break positions of a Doc are found once per hook and Doc (kept in ``doc.user_data``):
+    the hook runs for every target in every scope, and long history-list scopes made a token
+    walk per call costly."""
+    key = f"assertion-breaks-{id(breaks)}-{id(announcers)}"
+
     def modifies(target: Span, modifier: Span, _between: Span) -> bool:
         doc = target.doc
         if modifier.end <= target.start:
-            gap: Sequence[Token] = list(doc[modifier.end:target.start])[1:]
+            lo, hi = modifier.end + 1, target.start
         elif target.end <= modifier.start:
-            gap = list(doc[target.end:modifier.start])[:-1]
+            lo, hi = target.end, modifier.start - 1
         else:
             return True
-        return not any(is_break(token, breaks, announcers) for token in gap)
+        if lo >= hi:
+            return True
+        positions = doc.user_data.get(key)
+        if positions is None:
+            positions = [t.i for t in doc if is_break(t, breaks, announcers)]
+            doc.user_data[key] = positions
+        return bisect_left(positions, lo) == bisect_left(positions, hi)
     return modifies
