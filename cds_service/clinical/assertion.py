@@ -187,7 +187,8 @@ class AssertionEngine:
         lo, hi = clause_bounds(sentence, target.start, target.end, self._format.clause_breaks)
         return Assertion(
             negated=negated, possible=found["POSSIBLE_EXISTENCE"],
-            historical=found["HISTORICAL"] or (defaults.historical and "HISTORICAL" not in ended),
+            historical=found["HISTORICAL"] or (defaults.historical and "HISTORICAL" not in ended
+                                               and not found["CURRENT"]),
             hypothetical=found["HYPOTHETICAL"] or (defaults.hypothetical and "HYPOTHETICAL" not in ended)
             or answer == "blank",
             experiencer="other" if found["FAMILY"] or (defaults.experiencer == "other" and "FAMILY" not in ended)

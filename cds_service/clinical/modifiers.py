@@ -14,7 +14,9 @@ both from data:
   it ("Fever: no"). medspaCy's ``on_modifies`` hook applies it to every rule.
 
 EXCEPTION modifiers ("other than in", "except when") also terminate every scope, and cancel
-the negation of the one condition before them (see ``assertion.py``).
+the negation of the one condition before them (see ``assertion.py``). CURRENT modifiers
+("ongoing", "daily", "20/day") end a history scope and cancel a section's history default
+for the condition of their clause ("SH: injects heroin daily" is a current habit).
 
 One change to medspaCy's matching order (``TargetAwareConText``): trigger words inside a
 condition's own words are dropped *before* overlapping triggers are pruned to the longest.
@@ -24,7 +26,8 @@ loses its negation.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,18 +35,19 @@ from medspacy.common.medspacy_matcher import MedspacyMatcher
 from medspacy.common.util import prune_overlapping_matches
 from medspacy.context import ConText, ConTextGraph, ConTextModifier, ConTextRule
 from spacy.language import Language
-from spacy.tokens import Doc, Span, Token
+from spacy.tokens import Doc, Span
 
 from .provenance import check_provenance
 from .sentences import is_break
 
 CATEGORIES = ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "FAMILY", "EXCEPTION",
-              "TERMINATE", "PSEUDO")
+              "CURRENT", "TERMINATE", "PSEUDO")
 #: categories that modify a target (the others only shape scopes)
-ASSERTING = ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "FAMILY", "EXCEPTION")
+ASSERTING = ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "FAMILY", "EXCEPTION",
+             "CURRENT")
 DIRECTIONS = ("FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO")
 _KEYS = {"category", "direction", "literal", "literals", "pattern", "members", "verbs", "ends", "max_scope",
-         "max_targets", "source", "sources", "rationale"}
+         "max_targets", "clause", "source", "sources", "rationale"}
 SPAN_GROUP = "assertion_targets"
 #: category of the PSEUDO modifiers that end the scopes of the categories after it, "+"-joined
 TERMINATE_PREFIX = "TERMINATE:"
@@ -91,7 +95,7 @@ def parse_modifier_rules(raw: Mapping[str, Any], sources: Mapping[str, str], sco
             seen[key] = where
         for rule in _rules_of(row, category, direction, where):
             if direction not in ("TERMINATE", "PSEUDO"):
-                rule.on_modifies = within_clause if category == "EXCEPTION" else check
+                rule.on_modifies = within_clause if category == "EXCEPTION" or row.get("clause") else check
             rules.append(rule)
     terminating: dict[str, list[str]] = {}
     grouped: dict[tuple[str, ...], list[str]] = {}
@@ -106,6 +110,7 @@ def parse_modifier_rules(raw: Mapping[str, Any], sources: Mapping[str, str], sco
             terminating.setdefault(category, []).append(name)
     for category in ASSERTING:
         terminating.setdefault(category, []).append("EXCEPTION")
+    terminating["HISTORICAL"].append("CURRENT")
     return ModifierRules(tuple(rules), {k: tuple(v) for k, v in terminating.items()})
 
 
@@ -124,12 +129,10 @@ class TargetAwareConText(ConText):  # type: ignore[misc]
     def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
         spans = list(doc.spans[self.span_group_name])
         taken = [(t.start, t.end) for t in spans]
-        matches = [m for m in self._raw_matcher(doc)
-                   if not any(m[1] < end and start < m[2] for start, end in taken)]
+        matches = [m for m in self._raw_matcher(doc) if not any(m[1] < end and start < m[2] for start, end in taken)]
         graph = ConTextGraph(prune_on_modifier_overlap=False)
         graph.targets = spans
-        graph.modifiers = [ConTextModifier(self._raw_matcher.rule_map[self.nlp.vocab[match_id].text], start, end, doc,
-                                           max_scope=self.max_scope)
+        graph.modifiers = [self._modifier(match_id, start, end, doc)
                            for match_id, start, end in prune_overlapping_matches(matches)]
         graph.update_scopes()
         graph.apply_modifiers()
@@ -137,6 +140,28 @@ class TargetAwareConText(ConText):  # type: ignore[misc]
             target._.modifiers += (modifier,)
         doc._.context_graph = graph
         return doc
+
+    def _modifier(self, match_id: int, start: int, end: int, doc: Doc) -> ConTextModifier:
+        return _Modifier(self._raw_matcher.rule_map[self.nlp.vocab[match_id].text], start, end, doc,
+                         max_scope=self.max_scope)
+
+
+class _Modifier(ConTextModifier):  # type: ignore[misc]
+    """A ConText modifier whose scope is not cut short by a later modifier of its own category.
+
+    medspaCy (like GenNegEx's "closest trigger" policy) ends a scope at the next trigger of
+    the same category. That only decides which trigger is reported, except when the later
+    trigger has a short scope: in "past medical history significant for chronic low-back pain
+    and three bulging disks" the one-word "chronic" (max_scope 2) ended the list's history at
+    "low-back", so the disks lost it. A trigger says the same thing as its neighbour of the same
+    category; it cannot take back what the neighbour says of the words after it.
+    """
+
+    def limit_scope(self, other: ConTextModifier) -> bool:
+        if (other.category.upper() == self.category.upper() and other.direction.upper() != "TERMINATE"
+                and other.category.upper() not in self.rule.terminated_by):
+            return False
+        return bool(super().limit_scope(other))
 
 
 def build_context(nlp: Language, rules: ModifierRules) -> TargetAwareConText:
@@ -164,6 +189,8 @@ def _check_row(row: Any, sources: Mapping[str, str], where: str) -> tuple[str, s
     if ends is not None and (category != "TERMINATE" or not isinstance(ends, list) or not ends
                              or not set(ends) <= set(ASSERTING)):
         raise ValueError(f"{where}: ends is for TERMINATE rows and lists modifier categories")
+    if not isinstance(row.get("clause", False), bool):
+        raise ValueError(f"{where}: clause must be true or false")
     for key in ("max_scope", "max_targets"):
         value = row.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -200,14 +227,26 @@ def _rules_of(row: Mapping[str, Any], category: str, direction: str, where: str)
 
 
 def _scope_check(breaks: frozenset[str], announcers: frozenset[str]) -> Callable[[Span, Span, Span], bool]:
-    """The ``on_modifies`` hook: no scope across a break with text on both sides of it."""
+    """The ``on_modifies`` hook: no scope across a break with text on both sides of it.
+
+    The break positions of a Doc are found once per hook and Doc (kept in ``doc.user_data``):
+    the hook runs for every target in every scope, and long history-list scopes made a token
+    walk per call costly."""
+    key = f"assertion-breaks-{id(breaks)}-{id(announcers)}"
+
     def modifies(target: Span, modifier: Span, _between: Span) -> bool:
         doc = target.doc
         if modifier.end <= target.start:
-            gap: Sequence[Token] = list(doc[modifier.end:target.start])[1:]
+            lo, hi = modifier.end + 1, target.start
         elif target.end <= modifier.start:
-            gap = list(doc[target.end:modifier.start])[:-1]
+            lo, hi = target.end, modifier.start - 1
         else:
             return True
-        return not any(is_break(token, breaks, announcers) for token in gap)
+        if lo >= hi:
+            return True
+        positions = doc.user_data.get(key)
+        if positions is None:
+            positions = [t.i for t in doc if is_break(t, breaks, announcers)]
+            doc.user_data[key] = positions
+        return bisect_left(positions, lo) == bisect_left(positions, hi)
     return modifies

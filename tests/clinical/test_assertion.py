@@ -33,15 +33,20 @@ def _params() -> list[Any]:
 
 @pytest.mark.parametrize("case", _params())
 def test_assertion_cases(engine: AssertionEngine, case: dict[str, Any]) -> None:
-    start = case["text"].index(case["span"])
-    assertion = engine.assess(case["text"], [(start, start + len(case["span"]))])[0]
+    start = -1
+    for _ in range(case.get("at", 0) + 1):
+        start = case["text"].index(case["span"], start + 1)
+    # `others`: more condition spans assessed in the same call, as a service's targets would be
+    others = [(case["text"].index(o), case["text"].index(o) + len(o)) for o in case.get("others", [])]
+    assertion = engine.assess(case["text"], [(start, start + len(case["span"])), *others])[0]
     got = {key: getattr(assertion, key) for key in case["expect"]}
     assert got == case["expect"], assertion
 
 
 def test_every_category_of_the_issue_has_cases() -> None:
     assert set(CASES) >= {"negation-scope", "pseudo-triggers", "templated-answers", "sections", "experiencer",
-                          "historical-vs-current", "hypothetical", "sentence-splitting"}
+                          "historical-vs-current", "hypothetical", "sentence-splitting", "resolved-episodes",
+                          "chronic-deficits", "remote-illness", "former-exposures"}
 
 
 def test_offsets_are_those_of_the_given_text(engine: AssertionEngine) -> None:
@@ -54,6 +59,13 @@ def test_offsets_are_those_of_the_given_text(engine: AssertionEngine) -> None:
     assert fever.negated and [c.text for c in fever.cues] == ["no"]
     assert text[fever.cues[0].start:fever.cues[0].end] == "no"
     assert stroke.historical and stroke.section == "past_medical_history" and not weak.historical
+
+
+def test_the_tokenizer_splits_ex_so_a_rule_sees_it(engine: AssertionEngine) -> None:
+    assert [t.text for t in engine.nlp.make_doc("ex-IVDU, ex-smoker")] == ["ex", "-", "IVDU", ",", "ex", "-", "smoker"]
+    text = "Ex-IVDU, abstinent"
+    ivdu = engine.assess(text, [(3, 7)])[0]
+    assert ivdu.historical and [c.text for c in ivdu.cues if c.category == "HISTORICAL"][0] == "Ex-"
 
 
 def test_overlapping_spans_are_each_assessed(engine: AssertionEngine) -> None:
@@ -108,6 +120,7 @@ def _first_rule(d: dict[str, Any]) -> dict[str, Any]:
     ("context-rules.yaml", lambda d: _first_rule(d)["literals"].append(False)),
     ("context-rules.yaml", lambda d: _first_rule(d)["literals"].append(_first_rule(d)["literals"][0].upper())),
     ("context-rules.yaml", lambda d: _first_rule(d).update(max_scope=0)),
+    ("context-rules.yaml", lambda d: _first_rule(d).update(clause="yes")),
     ("context-rules.yaml", lambda d: _first_rule(d).update(colour="red")),
     ("context-rules.yaml", lambda d: d["rules"].append({"category": "PSEUDO", "direction": "FORWARD", "literals": ["x"],
                                                          "rationale": "r"})),

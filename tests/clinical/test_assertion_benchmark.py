@@ -38,12 +38,13 @@ def test_hypothetical_target(scores: AssertionScores) -> None:
 
 def test_historical_does_not_regress(scores: AssertionScores) -> None:
     historical = scores.confusion["historical"]
-    assert historical is not None and historical.precision >= 0.85 and historical.f1 >= 0.72
+    assert historical is not None and historical.precision >= 0.88 and historical.f1 >= 0.76  # 0.895 / 0.763
 
 
-@pytest.mark.xfail(strict=True, reason="historical F1 is 0.744: 39 of the 257 Historical labels are bare list "
-                                       "items ('HYPERTENSION.') whose section header is in another sentence "
-                                       "(docs/clinical.md)")
+@pytest.mark.xfail(strict=True, reason="historical F1 is 0.763: 39 of the 257 Historical labels are bare list "
+                                       "items ('HYPERTENSION.') whose section header is in another sentence, and "
+                                       "most other misses follow the set's annotation conventions or a single "
+                                       "sentence (docs/clinical.md, 'Historical: what is left')")
 def test_historical_target(scores: AssertionScores) -> None:
     historical = scores.confusion["historical"]
     assert historical is not None and historical.f1 >= 0.80

@@ -117,3 +117,31 @@ def test_mentions_carry_section_and_boundaries(knowledge: Knowledge) -> None:
     start, end = weakness.assertion.clause
     assert text[start:end] == "sudden weakness in the left leg"
     assert weakness.sentence == "sudden weakness in the left leg, then numbness"
+
+
+@pytest.mark.parametrize("text,concept,current", [
+    # issue 15 class 3: exposures are current only while they last; the twin stays current
+    ("Ex-IVDU, abstinent for 8 years.", "injection-drug-use", False),
+    ("Ex-IVDU, relapsed 3 weeks ago and injecting heroin again.", "injection-drug-use", True),
+    ("SH: injects heroin daily.", "injection-drug-use", True),
+    ("stopped prednisone last year", "systemic-steroids", False),
+    ("on prednisone 20 mg daily", "systemic-steroids", True),
+    ("Allergies: prednisone (psychosis).", "systemic-steroids", False),
+    ("Allergic to prednisone.", "systemic-steroids", False),
+    # deficits: a resolved episode or a baseline deficit is not today's complaint
+    ("Right leg felt weak for a week in August with sciatica, now back to normal.", "leg-weakness", False),
+    ("Right leg weak since yesterday, getting worse.", "leg-weakness", True),
+    ("Chronic L leg weakness from childhood polio, at baseline.", "leg-weakness", False),
+    ("Paraplegic since 2015 (T10 injury). No new weakness.", "leg-weakness", False),
+])
+def test_time_of_exposures_and_deficits(knowledge: Knowledge, text: str, concept: str, current: bool) -> None:
+    mentions = [m for m in knowledge.text.analyze(text) if m.concept == concept]
+    assert mentions
+    assert any(m.is_present and not m.historical for m in mentions) == current, mentions
+
+
+def test_a_drug_in_the_allergy_section_carries_the_section_name(knowledge: Knowledge) -> None:
+    text = "ALLERGIES:\nPrednisone - psychosis\n\nMEDICATIONS:\nPrednisone 20 mg daily"
+    allergy, taken = [m for m in knowledge.text.analyze(text) if m.concept == "systemic-steroids"]
+    assert allergy.section == "allergies" and taken.section == "medications"
+    assert not taken.historical and taken.is_present
