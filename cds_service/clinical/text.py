@@ -114,20 +114,24 @@ class TextEngine:
         if not text or not text.strip():
             return ()
         note = self._assertions.make_note(text)
-        found: list[tuple[str, int, int]] = []
+        found: list[tuple[str, int, int, re.Pattern[str] | None]] = []  # concept, span, its rule's exclude
         for concept, first, last in self._target_matches(note):
             spec = self._targets[concept]
-            if spec.exclude is not None and spec.exclude.search(text):
-                continue
             start, end = note.to_text(note.doc[first].idx, note.doc[last - 1].idx + len(note.doc[last - 1]))
-            found.append((spec.concept, start, end))
-            found.extend((implied, start, end) for implied, when in spec.implies if when.search(text[start:end]))
+            found.append((spec.concept, start, end, spec.exclude))
+            found.extend((implied, start, end, spec.exclude) for implied, when in spec.implies
+                         if when.search(text[start:end]))
         for concept, pattern in self._attributes:
-            found.extend((concept, m.start(), m.end()) for m in pattern.finditer(text) if m.end() > m.start())
-        assertions = self._assertions.assess_note(note, [(start, end) for _, start, end in found])
-        return tuple(Mention(concept=concept, text=text[start:end], start=start, end=end,
-                             sentence=text[a.sentence[0]:a.sentence[1]].strip(), assertion=a)
-                     for (concept, start, end), a in zip(found, assertions, strict=True))
+            found.extend((concept, m.start(), m.end(), None) for m in pattern.finditer(text) if m.end() > m.start())
+        assertions = self._assertions.assess_note(note, [(start, end) for _, start, end, _ in found])
+        mentions = []
+        for (concept, start, end, exclude), a in zip(found, assertions, strict=True):
+            sentence = text[a.sentence[0]:a.sentence[1]]
+            if exclude is not None and exclude.search(sentence):
+                continue  # "exclude" speaks of its own sentence: an inhaler on the next line is another drug
+            mentions.append(Mention(concept=concept, text=text[start:end], start=start, end=end,
+                                    sentence=sentence.strip(), assertion=a))
+        return tuple(mentions)
 
 
     def _target_matches(self, note: Note) -> list[tuple[str, int, int]]:

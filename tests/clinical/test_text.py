@@ -145,3 +145,31 @@ def test_a_drug_in_the_allergy_section_carries_the_section_name(knowledge: Knowl
     allergy, taken = [m for m in knowledge.text.analyze(text) if m.concept == "systemic-steroids"]
     assert allergy.section == "allergies" and taken.section == "medications"
     assert not taken.historical and taken.is_present
+
+
+@pytest.mark.parametrize("text,taken", [
+    ("Medications:\n- Prednisolone 40 mg daily\n- Salbutamol inhaler as needed", True),
+    ("Hydrocortisone cream to the rash.", False),
+    ("Budesonide inhaler twice daily.", False),
+])
+def test_an_exclusion_speaks_only_of_its_own_sentence(knowledge: Knowledge, text: str, taken: bool) -> None:
+    """A topical product excludes the steroid it names, not one on another line of the note."""
+    assert ("systemic-steroids" in present(knowledge, text)) is taken
+
+
+def test_a_long_note_costs_time_linear_in_its_length(knowledge: Knowledge) -> None:
+    """ConText compares modifiers within a sentence only: a 20 000-character note is read
+    in about the time of ten 2 000-character ones, not a hundred (it was quadratic)."""
+    import time
+
+    block = ("HPI: both legs weak for two days. No fever. Denies back pain. History of asthma. "
+             "Mother had a stroke. Unable to pass urine since 06:00. ")
+    small, large = block * 14, block * 140  # ~2 000 and ~20 000 characters
+    knowledge.text.analyze(small + " ")  # warm up the pipeline
+    started = time.perf_counter()
+    knowledge.text.analyze(small)
+    one = time.perf_counter() - started
+    started = time.perf_counter()
+    knowledge.text.analyze(large)
+    many = time.perf_counter() - started
+    assert many < 25 * max(one, 0.005)
