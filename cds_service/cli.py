@@ -47,14 +47,14 @@ def evaluate(file: Path, encounter: str | None) -> None:
     """Print the cards for FILE: a FHIR R4 Bundle or a CDS Hooks request (JSON)."""
     from .http.body import parse_json
     from .services.bundle import answer_document
+    from .services.call import CallOptions
     from .services.catalog import build_catalog
     try:
         settings = Settings.from_env()
         catalog = build_catalog(settings)
         document = parse_json(file.read_bytes())
         response = answer_document(catalog.registry, catalog.fetcher, document, encounter,
-                                   budget_ms=settings.time_budget_ms,
-                                   allow_http_fhir_server=settings.allow_http_fhir_server)
+                                   budget_ms=settings.time_budget_ms, options=CallOptions.from_settings(settings))
     except (ServiceError, ConfigurationError) as exc:
         body: dict[str, Any] = exc.to_json() if isinstance(exc, ServiceError) else {"error": str(exc)}
         click.echo(json.dumps(body, indent=2), err=True)

@@ -55,6 +55,9 @@ class Settings:
     prefetch_max_resources: int = 1000  # resources read per prefetch key (bounds the work per call)
     fetch_reserve_ms: int = 150  # budget kept back from fetching for detection and cards
     fetch_pool_size: int = 16  # concurrent FHIR fetches per worker process
+    # Clinical notes (DocumentReference text): bound the text read per call (~15 ms per 1 000 characters)
+    note_max_chars: int = 10_000  # characters read of one note (the rest is not read)
+    note_max_count: int = 3  # notes read per call: this encounter's first, then the newest
     # Storage, audit, metrics
     data_dir: str = field(default_factory=_default_data_dir)
     database_url: str = ""  # empty = sqlite file in data_dir
@@ -68,6 +71,16 @@ class Settings:
     # Logging
     log_level: str = "INFO"
     log_phi: bool = False
+
+    def __post_init__(self) -> None:
+        """Counts, sizes and durations cannot be negative, and a note limit of 0 characters
+        would read nothing while claiming to read notes (use CDS_NOTE_MAX_COUNT=0 for that)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise ConfigurationError(f"CDS_{f.name.upper()} must not be negative, got {value}")
+        if self.note_max_chars < 1:
+            raise ConfigurationError("CDS_NOTE_MAX_CHARS must be at least 1")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

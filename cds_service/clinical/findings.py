@@ -20,8 +20,11 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
+from ..budget import Deadline
 from ..fhir.dates import to_date
+from ..fhir.notes import Note, is_reference_to
 from ..fhir.record import PatientRecord
+from .elapsed import days_ago
 from .knowledge import Knowledge, LabFinding
 from .model import Anchor, Evidence, Finding, Findings, Laterality
 from .rules import excluded_causes, fire_red_flags, rank_differential, usable_findings
@@ -45,16 +48,19 @@ class Hit:
     past: bool = False  # the text itself puts it in the past ("history of", "ex-IVDU")
 
 
-def detect_findings(record: PatientRecord, knowledge: Knowledge, today: date) -> Findings:
+def detect_findings(record: PatientRecord, knowledge: Knowledge, today: date,
+                    deadline: Deadline | None = None) -> Findings:
     """Everything the card builder needs about this patient at this encounter.
 
     Args:
         record: the typed patient record (encounter may be None for patient-view).
         knowledge: the loaded knowledge base.
         today: the decision date (problem-list recency, age, recent temperatures).
+        deadline: notes, the one costly input (~15 ms per 1 000 characters), are not read
+            once it has run out; the caller sees the overrun and sends only urgent cards.
     """
     age = _age(record, today)
-    hits = list(_collect_hits(record, knowledge, today, age))
+    hits = list(_collect_hits(record, knowledge, today, age, deadline))
     by_concept = _group(hits, knowledge)
     laterality = _laterality(hits, knowledge.anchor)
     by_concept.update(_derived_findings(hits, laterality, knowledge))
@@ -81,7 +87,8 @@ def detect_findings(record: PatientRecord, knowledge: Knowledge, today: date) ->
 
 # ---------------------------------------------------------------- evidence collection
 
-def _collect_hits(record: PatientRecord, knowledge: Knowledge, today: date, age: int | None) -> Iterator[Hit]:
+def _collect_hits(record: PatientRecord, knowledge: Knowledge, today: date, age: int | None,
+                  deadline: Deadline | None = None) -> Iterator[Hit]:
     encounter_dx = set(_encounter_condition_refs(record))
     yield from _encounter_hits(record, knowledge)
     for condition in record.conditions:
@@ -91,6 +98,21 @@ def _collect_hits(record: PatientRecord, knowledge: Knowledge, today: date, age:
     for request in record.medication_requests:
         yield from _medication_hits(request, knowledge)
     yield from _age_hits(record, knowledge, age)
+    for note in record.notes:  # this encounter's first (fhir/notes.py), so time left goes to them
+        if deadline is not None and deadline.expired():
+            break
+        yield from _note_hits(note, record, knowledge, today)
+
+
+def _note_hits(note: Note, record: PatientRecord, knowledge: Knowledge, today: date) -> Iterator[Hit]:
+    """Hits from a clinical note's text. A note speaks of today when it belongs to this
+    encounter or is recent (observations.yaml ``notes``); otherwise what it says is history."""
+    this_encounter = (record.encounter is not None and bool(record.encounter.id)
+                      and is_reference_to(note.encounter, f"Encounter/{record.encounter.id}"))
+    when = to_date(note.date)
+    recent = when is not None and -1 <= (today - when).days <= knowledge.note_recent_days
+    yield from _text_hits(note.text, "DocumentReference", note.resource_id, note.element, knowledge,
+                          current=this_encounter or recent, display=note.title)
 
 
 def _encounter_hits(record: PatientRecord, knowledge: Knowledge) -> Iterator[Hit]:
@@ -287,7 +309,7 @@ def _concept_hits(concept: Any, rtype: str, rid: str | None, element: str, knowl
 
 
 def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: Knowledge,
-               current: bool) -> Iterator[Hit]:
+               current: bool, display: str | None = None) -> Iterator[Hit]:
     found = [m for m in knowledge.text.analyze(text) if m.section not in knowledge.ignored_sections
              and not (m.section in knowledge.plan_sections and knowledge.concepts[m.concept].kind == "exposure")]
     # what an onset or course cue can be about: a complaint, not a risk factor ("sudden ... AF")
@@ -302,10 +324,21 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
             if governed is None or governed.concept not in attribute_of or not governed.is_present:
                 continue
         past = (_has_stopped(mention, knowledge) if knowledge.concepts[mention.concept].kind == "exposure"
-                else mention.historical)
-        yield Hit(mention.concept, Evidence(rtype, rid, element, text=mention.text),
+                else mention.historical and not _recent_enough(mention, knowledge))
+        yield Hit(mention.concept, Evidence(rtype, rid, element, display=display, text=mention.text),
                   current=current and not past, possible=mention.possible,
                   laterality=_mention_laterality(mention, knowledge), past=past)
+
+
+def _recent_enough(mention: Mention, knowledge: Knowledge) -> bool:
+    """A past mention of a concept that is about the recent past (``past_within_days``, e.g. an
+    infection 1-6 weeks before GBS) counts when every past cue is a relative time within it."""
+    window = knowledge.concepts[mention.concept].past_within_days
+    cues = [cue for cue in mention.assertion.cues if cue.category == "HISTORICAL"]
+    if window is None or not cues:
+        return False  # no cue: past by its section (PMH) or the note's form, how long ago unknown
+    spans = [days_ago(cue.text) for cue in cues]
+    return all(days is not None and days <= window for days in spans)
 
 
 def _has_stopped(mention: Mention, knowledge: Knowledge) -> bool:

@@ -42,6 +42,9 @@ class Concept:
     risk_factor: bool = False
     #: a named diagnosis: current only when this encounter records it
     encounter_only: bool = False
+    #: a concept about the recent past (an antecedent infection): a past mention still counts
+    #: when its time cue is relative and within this many days ("three weeks ago")
+    past_within_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ class Knowledge:
     age_under: tuple[str, int]
     lab_findings: tuple[LabFinding, ...] = ()
     interpretation: Interpretation | None = None
+    note_recent_days: int = 0  # a note not of this encounter speaks of today only if this recent
     #: the union of the three code sets above, precomputed for is_relevant_observation
     observation_code_set: frozenset[tuple[str, str]] = frozenset()
 
@@ -262,7 +266,8 @@ def _build(root: Any, language: Any) -> Knowledge:
             raise ValueError(f"{where}: bad onset or course value")
         concepts[cid] = Concept(cid, str(row["label"]), row["kind"], _source_ids(row, sources, where),
                                 tuple(row.get("attribute_of") or ()), row.get("onset"), row.get("course"),
-                                bool(row.get("risk_factor", False)), bool(row.get("encounter_only", False)))
+                                bool(row.get("risk_factor", False)), bool(row.get("encounter_only", False)),
+                                _positive_int(row.get("past_within_days"), f"{where}: past_within_days"))
         entries.extend(parse_code_entries(cid, row.get("codes") or [], systems, where))
     derived = _parse_derived(codes_doc.get("derived") or {}, sources)
     clash = set(derived) & set(concepts)
@@ -332,9 +337,18 @@ def _build(root: Any, language: Any) -> Knowledge:
         fever_celsius=float(obs["temperature"]["fever_celsius"]),
         temperature_recent_days=int(obs["temperature"]["recent_days"]),
         problem_recent_days=int(obs["problem_list"]["recent_days"]),
+        note_recent_days=int((obs.get("notes") or {}).get("recent_days", 0)),
         age_over=ages["age_over"], age_under=ages["age_under"],
         lab_findings=lab_findings, interpretation=interpretation,
     )
+
+
+def _positive_int(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{where} must be a positive integer")
+    return value
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:

@@ -46,7 +46,8 @@ class Evidence:
         """A one-line human quote of the evidence, e.g. ``Encounter reason: 'cannot urinate'``."""
         where = element_label(self.resource_type, self.element)
         if self.text:
-            return f"{where}: '{self.text}'"
+            named = f"{where} ({self.display})" if self.display else where  # "Clinical note (ED triage note)"
+            return f"{named}: '{self.text}'"
         if self.value:
             label = self.display or self.code or ""
             return f"{where}: {label} {self.value}".strip()

@@ -139,8 +139,9 @@ class TextEngine:
         the longest (as medspaCy's TargetMatcher prunes)."""
         labels: list[str] = []
         matches: list[tuple[int, int, int]] = []
+        searched = unquote(note.analysed)
         for concept, pattern in self._regexes:
-            for found in pattern.finditer(note.analysed):
+            for found in pattern.finditer(searched):
                 span = note.token_span(found.start(), found.end())
                 if span is not None:
                     matches.append((len(labels), span.start, span.end))
@@ -149,6 +150,17 @@ class TextEngine:
             matches.append((len(labels), ent.start, ent.end))
             labels.append(ent.label_)
         return [(labels[i], start, end) for i, start, end in prune_overlapping_matches(matches)]
+
+
+_QUOTES = re.compile(r"[\"\u201c\u201d\u2018`]|(?<![^\W\d_])'|'(?![^\W\d_])")
+
+
+def unquote(text: str) -> str:
+    """``text`` with quotation marks blanked (same length, so offsets hold); apostrophes inside
+    words (``can't``, ``can\u2019t``, ``patient's``) stay, typographic ones as ``'``. Notes quote
+    the patient's own words ("numb 'down below'"), and a quote mark must not stop a pattern
+    from seeing the words it wraps."""
+    return _QUOTES.sub(" ", text.replace("\u2019", "'"))
 
 
 def parse_targets(raw: Mapping[str, Any], concepts: set[str]) -> list[TargetSpec]:

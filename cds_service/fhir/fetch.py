@@ -17,6 +17,8 @@ Why it looks like this:
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import threading
 import time
@@ -29,11 +31,12 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from ..budget import Deadline
-from .prefetch import FetchResult, is_operation_outcome
+from .prefetch import FetchedAttachment, FetchResult, is_operation_outcome
 
 _ACCEPT = "application/fhir+json"
 _MAX_PAGE_BYTES = 32 * 1024 * 1024  # one page larger than this is refused, not parsed
 _JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
+_TEXT_TYPES = ("text/plain", "text/html", "application/xhtml+xml")
 
 
 class _Unavailable(Exception):
@@ -103,6 +106,28 @@ class HttpxFetcher:
         return out
 
 
+    def fetch_attachments(self, urls: Mapping[str, str], fhir_server: str, access_token: str | None,
+                          deadline: Deadline, max_bytes: int) -> dict[str, FetchedAttachment]:
+        """Fetch attachment ``urls`` (a key each) concurrently, at most ``max_bytes`` of each.
+
+        Only URLs on ``fhirServer`` are fetched (relative ones resolve against it): the access
+        token is for that server alone, so a note stored elsewhere is not read.
+        """
+        cutoff = time.monotonic() + max(0.0, deadline.remaining_s() - self.limits.reserve_ms / 1000.0)
+        client, pool = self._resources()
+        session = _Session(client, fhir_server, access_token, cutoff, self.limits)
+        futures = {key: pool.submit(session.fetch_attachment, url, max_bytes) for key, url in urls.items()}
+        wait(list(futures.values()), timeout=max(0.0, cutoff - time.monotonic()))
+        out: dict[str, FetchedAttachment] = {}
+        for key, future in futures.items():
+            if future.done() and not future.cancelled():
+                out[key] = future.result()
+            else:
+                future.cancel()
+                out[key] = FetchedAttachment(error="timed out: the time budget ran out")
+        return out
+
+
 class _Session:
     """The fetches of one hook call: one server, one token, one cutoff."""
 
@@ -163,6 +188,52 @@ class _Session:
             merged["entry"] = entries[: self.limits.max_resources]
         return merged
 
+    def fetch_attachment(self, url: str, max_bytes: int) -> FetchedAttachment:
+        """One attachment: its text as the server sends it, or a FHIR ``Binary`` holding it.
+
+        Never raises. A text body is read up to ``max_bytes`` and the rest left unread; a
+        Binary (JSON) must fit in ``2 * max_bytes`` plus room for its JSON, else it is refused.
+        """
+        target = urljoin(self.base, url)
+        if not self._same_server(target):
+            return FetchedAttachment(error="the attachment url is not on fhirServer (the token is for fhirServer only)")
+        headers = {**self.headers, "Accept": "text/plain, text/html;q=0.9, application/fhir+json;q=0.5"}
+        left = self.cutoff - time.monotonic()
+        if left <= 0:
+            return FetchedAttachment(error="timed out: the time budget ran out")
+        try:
+            with self.client.stream("GET", target, headers=headers, timeout=httpx.Timeout(left)) as response:
+                if response.status_code != 200:
+                    return FetchedAttachment(error=_status_reason(response.status_code))
+                content_type = response.headers.get("content-type", "")
+                kind = content_type.split(";", 1)[0].strip().lower()
+                if kind in _TEXT_TYPES:
+                    data, cut = self._read_head(response, max_bytes)
+                    return FetchedAttachment(data=data, content_type=content_type, cut=cut)
+                if kind in _JSON_TYPES:
+                    body, cut = self._read_head(response, 2 * max_bytes + 65536)
+                    return FetchedAttachment(error="the Binary is too large") if cut else _binary(body)
+                return FetchedAttachment(error=f"the FHIR server answered {kind or 'without a content type'}, not text")
+        except _Unavailable as exc:
+            return FetchedAttachment(error=str(exc))
+        except httpx.TimeoutException:
+            return FetchedAttachment(error="timed out: the FHIR server did not answer within the time budget")
+        except httpx.HTTPError as exc:
+            return FetchedAttachment(error=f"cannot reach the FHIR server ({type(exc).__name__})")
+
+    def _read_head(self, response: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
+        """At most ``max_bytes`` of the body (and whether there was more), bounded by the cutoff."""
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            if time.monotonic() >= self.cutoff:
+                raise _Unavailable("timed out: the time budget ran out while reading", timed_out=True)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:
+                return b"".join(chunks)[:max_bytes], True
+        return b"".join(chunks), False
+
     def _same_server(self, url: str) -> bool:
         a, b = urlsplit(url), urlsplit(self.base)
         return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port) and a.path.startswith(b.path)
@@ -216,6 +287,21 @@ def _status_reason(status: int) -> str:
     if 300 <= status < 400:
         return f"the FHIR server redirected (HTTP {status}); redirects are not followed"
     return f"the FHIR server answered HTTP {status}"
+
+
+def _binary(body: bytes) -> FetchedAttachment:
+    """The content of a FHIR ``Binary`` resource (R4: ``contentType`` and base64 ``data``)."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return FetchedAttachment(error="the FHIR server's answer is not JSON")
+    if not isinstance(value, dict) or value.get("resourceType") != "Binary" or not isinstance(value.get("data"), str):
+        return FetchedAttachment(error="the FHIR server's answer is not a Binary with data")
+    try:
+        data = base64.b64decode("".join(value["data"].split()), validate=True)
+    except (binascii.Error, ValueError):
+        return FetchedAttachment(error="the Binary's data is not valid base64")
+    return FetchedAttachment(data=data, content_type=str(value.get("contentType") or ""))
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:

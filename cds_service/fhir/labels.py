@@ -29,6 +29,7 @@ _ELEMENTS = {
     ("MedicationRequest", "medicationCodeableConcept"): "Medication",
     ("MedicationRequest", "medicationCodeableConcept.text"): "Medication",
     ("MedicationRequest", "medicationCodeableConcept.coding"): "Medication",
+    ("DocumentReference", "content"): "Clinical note",
     ("Patient", "birthDate"): "Patient age",
     ("Patient", "gender"): "Patient sex",
 }

@@ -135,8 +135,21 @@ class FetchResult:
         return self.error is None
 
 
+@dataclass(frozen=True)
+class FetchedAttachment:
+    """The bytes of one attachment fetched by its ``url`` (a note's text), or why not."""
+
+    data: bytes | None = None
+    content_type: str = ""  # as the server answered it, parameters included (``text/plain; charset=utf-8``)
+    cut: bool = False  # longer than asked for: only the head was read
+    error: str | None = None  # never contains a token
+
+
 class Fetcher(Protocol):
-    """Fetches prefetch queries from a FHIR server before a deadline."""
+    """Fetches prefetch queries, and attachments, from a FHIR server before a deadline."""
 
     def fetch(self, queries: Mapping[str, str], fhir_server: str, access_token: str | None,
               deadline: Deadline) -> dict[str, FetchResult]: ...
+
+    def fetch_attachments(self, urls: Mapping[str, str], fhir_server: str, access_token: str | None,
+                          deadline: Deadline, max_bytes: int) -> dict[str, FetchedAttachment]: ...

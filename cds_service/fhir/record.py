@@ -21,7 +21,7 @@ out; either way the record says it is partial, so only the urgent cards go out.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..budget import Deadline
@@ -39,6 +39,7 @@ from .models import (
     ServiceRequest,
     ValidationError,
 )
+from .notes import Note, NoteLimits, NoteSet, Pending, SkippedNote, read_documents
 
 #: resourceType -> light model, for every type the logic reads.
 MODELS: dict[str, type[Resource]] = {
@@ -52,6 +53,8 @@ MODELS: dict[str, type[Resource]] = {
     "ImagingStudy": ImagingStudy,
     "Procedure": Procedure,
 }
+#: Clinical notes: kept raw and read by ``fhir/notes.py``, which never fails the call on a bad note.
+NOTE_TYPE = "DocumentReference"
 #: Types only the card path reads (orders already placed or resulted): validated on first read.
 DEFERRED_TYPES = frozenset({"ServiceRequest", "DiagnosticReport", "ImagingStudy", "Procedure"})
 #: Read even when time is short: without them no card can be right (and they are one or a few).
@@ -185,6 +188,14 @@ class PatientRecord:
     index: Mapping[str, Resource] = field(default_factory=dict, repr=False)
     deferred: Deferred = field(default_factory=Deferred, repr=False, compare=False)
     partial: bool = False
+    notes: tuple[Note, ...] = ()  # the text of DocumentReference attachments, this encounter's first
+    pending_notes: tuple[Pending, ...] = ()  # notes given by url, for the pipeline to fetch
+    skipped_notes: tuple[SkippedNote, ...] = ()  # notes not read, and why (for the log and audit)
+
+    def with_fetched_notes(self, notes: Iterable[Note], skipped: Iterable[SkippedNote]) -> PatientRecord:
+        """This record once its ``url`` notes are fetched: read ones join ``notes``, the rest ``skipped``."""
+        return replace(self, notes=self.notes + tuple(notes), pending_notes=(),
+                       skipped_notes=self.skipped_notes + tuple(skipped))
 
     @property
     def service_requests(self) -> tuple[ServiceRequest, ...]:
@@ -236,9 +247,11 @@ class RecordBuilder:
 
     keep: Mapping[str, ResourceFilter] = field(default_factory=dict)
     max_per_source: int | None = None
+    note_limits: NoteLimits = field(default_factory=NoteLimits)
     _raw: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # ref -> (source, json)
     _aliases: dict[str, str] = field(default_factory=dict)  # fullUrl -> Type/id
     _anonymous: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _documents: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)  # DocumentReferences
     unavailable: set[str] = field(default_factory=set)
     truncated: dict[str, int] = field(default_factory=dict)  # source -> resources not read
     out_of_time: bool = False
@@ -248,12 +261,16 @@ class RecordBuilder:
         read = 0
         for full_url, resource in iter_resources(value):
             rtype = resource.get("resourceType")
-            if rtype not in MODELS:
+            if rtype not in MODELS and rtype != NOTE_TYPE:
                 continue
             if self.max_per_source is not None and read >= self.max_per_source:
                 self.truncated[source] = self.truncated.get(source, 0) + 1
                 continue
             read += 1
+            if rtype == NOTE_TYPE:
+                key = f"{rtype}/{resource.get('id') or full_url or len(self._documents)}"
+                self._documents.setdefault(key, (source, resource))
+                continue
             rid = resource.get("id")
             if not isinstance(rid, str) or not rid:
                 if rtype in ("Patient", "Encounter") or full_url is None:
@@ -310,10 +327,12 @@ class RecordBuilder:
         for alias, ref in self._aliases.items():
             if ref in index:
                 index[alias] = index[ref]
+        encounter = ((_choose(by_type["Encounter"], encounter_id) if encounter_id else None)
+                     or current_encounter(by_type["Encounter"]))  # type: ignore[arg-type]
+        notes = self._notes(owner, f"Encounter/{encounter.id}" if encounter is not None and encounter.id else None)
         return PatientRecord(
             patient=_choose(by_type["Patient"], patient_id),
-            encounter=((_choose(by_type["Encounter"], encounter_id) if encounter_id else None)
-                       or current_encounter(by_type["Encounter"])),  # type: ignore[arg-type]
+            encounter=encounter,
             conditions=tuple(by_type["Condition"]),  # type: ignore[arg-type]
             observations=tuple(by_type["Observation"]),  # type: ignore[arg-type]
             medication_requests=tuple(by_type["MedicationRequest"]),  # type: ignore[arg-type]
@@ -322,7 +341,17 @@ class RecordBuilder:
             deferred=Deferred(deferred, lambda entry: self._load(entry, owner), index, self._aliases,
                               deadline=deadline),
             partial=bool(self.truncated) or self.out_of_time,
+            notes=notes.read, pending_notes=notes.pending, skipped_notes=notes.skipped,
         )
+
+    def _notes(self, owner: str | None, encounter: str | None) -> NoteSet:
+        """The notes of the DocumentReferences, after the same subject check as every resource."""
+        documents = []
+        for source, raw in self._documents.values():
+            if owner is not None:
+                self._check_subject(raw, source, owner)
+            documents.append(raw)
+        return read_documents(documents, self.note_limits, encounter)
 
     def _load(self, entry: _Entry, owner: str | None) -> Resource | None:
         """The filtered, subject-checked, validated model of one entry (None when filtered out)."""

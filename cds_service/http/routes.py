@@ -67,10 +67,7 @@ def call_service(service_id: str) -> Response:
                 event["patient_hash"] = hash_patient_id(context["patientId"], state.settings.patient_hash_salt)
                 if state.settings.log_phi:  # CDS_LOG_PHI=true: debugging only, never in production
                     phi["patientId"] = context["patientId"]
-        options = CallOptions(allow_http_fhir_server=state.settings.allow_http_fhir_server,
-                              link_base_url=link_base(state),
-                              prefetch_max_resources=state.settings.prefetch_max_resources,
-                              reserve_ms=state.settings.fetch_reserve_ms)
+        options = CallOptions.from_settings(state.settings, link_base(state))
         result = run_hook_call(definition, service, body, fetcher=state.fetcher, options=options,
                                deadline=deadline)
     except ServiceError as exc:
@@ -82,6 +79,9 @@ def call_service(service_id: str) -> Response:
     if result.unavailable:
         log_event("prefetch-unavailable", level=logging.WARNING, service=service_id,
                   hookInstance=event["hook_instance"], keys=result.unavailable)
+    if result.notes_skipped:
+        log_event("notes-skipped", service=service_id, hookInstance=event["hook_instance"],
+                  read=result.notes_read, skipped=result.notes_skipped)
     _notify(state, event, 200, result.outcome, started, deadline, result.response["cards"], phi)
     return jsonify(result.response)
 
@@ -118,6 +118,6 @@ def evaluate() -> Response:
     body = read_json(request, state.settings.max_body_bytes)
     encounter_id = request.args.get("encounter") or None
     _, service = bundle_service(state.registry)
-    response = answer_bundle(service, body, encounter_id, link_base_url=link_base(state),
-                             budget_ms=state.settings.time_budget_ms)
+    response = answer_bundle(service, body, encounter_id, budget_ms=state.settings.time_budget_ms,
+                             options=CallOptions.from_settings(state.settings, link_base(state)))
     return jsonify(response)

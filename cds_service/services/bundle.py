@@ -37,8 +37,8 @@ def bundle_service(registry: Registry[CdsService]) -> tuple[ServiceDefinition, C
     return answering[0]
 
 
-def answer_bundle(service: CdsService, bundle: Any, encounter_id: str | None, *, link_base_url: str = "",
-                  budget_ms: float = 1500, now: datetime | None = None) -> dict[str, Any]:
+def answer_bundle(service: CdsService, bundle: Any, encounter_id: str | None, *, budget_ms: float = 1500,
+                  now: datetime | None = None, options: CallOptions | None = None) -> dict[str, Any]:
     """Cards for the patient in ``bundle`` at ``encounter_id`` (default: the current encounter).
 
     Raises:
@@ -49,7 +49,8 @@ def answer_bundle(service: CdsService, bundle: Any, encounter_id: str | None, *,
     patients = {r.get("id") for _, r in iter_resources(bundle) if r.get("resourceType") == "Patient"}
     if len(patients) != 1:
         raise InvalidBundleError(f"the Bundle must hold exactly one Patient, it holds {len(patients)}")
-    builder = RecordBuilder(keep=dict(service.record_filters()))
+    options = options or CallOptions()
+    builder = RecordBuilder(keep=dict(service.record_filters()), note_limits=options.note_limits)
     builder.add("bundle", bundle)
     record = builder.build(patient_id=None, encounter_id=encounter_id)
     if encounter_id and record.encounter_id != encounter_id:
@@ -57,14 +58,14 @@ def answer_bundle(service: CdsService, bundle: Any, encounter_id: str | None, *,
                                  details=[ErrorDetail(path="?encounter", message="unknown encounter id")])
     context = HookContext(hook=BUNDLE_HOOK, deadline=Deadline(budget_ms), now=now or datetime.now(timezone.utc),
                           patient_id=record.patient_id, encounter_id=record.encounter_id,
-                          link_base_url=link_base_url)
+                          link_base_url=options.link_base_url)
     response = {"cards": service.handle(record, context)}
     check_response(response, "evaluate")
     return response
 
 
 def answer_document(registry: Registry[CdsService], fetcher: Fetcher | None, document: Any,
-                    encounter_id: str | None, *, budget_ms: float, allow_http_fhir_server: bool = False,
+                    encounter_id: str | None, *, budget_ms: float, options: CallOptions | None = None,
                     ) -> dict[str, Any]:
     """Cards for a FHIR Bundle, or the response to a CDS Hooks request, without a server.
 
@@ -73,14 +74,14 @@ def answer_document(registry: Registry[CdsService], fetcher: Fetcher | None, doc
     """
     if isinstance(document, dict) and document.get("resourceType") == "Bundle":
         _, service = bundle_service(registry)
-        return answer_bundle(service, document, encounter_id, budget_ms=budget_ms)
+        return answer_bundle(service, document, encounter_id, budget_ms=budget_ms, options=options)
     if isinstance(document, dict) and isinstance(document.get("hook"), str):
         answering = registry.for_hook(document["hook"])
         if not answering:
             raise BadRequestError(f"no service answers hook {document['hook']!r}")
         definition, service = answering[0]
         result = run_hook_call(definition, service, document, fetcher=fetcher,
-                               options=CallOptions(allow_http_fhir_server=allow_http_fhir_server),
+                               options=options or CallOptions(),
                                deadline=Deadline(budget_ms))
         return result.response
     raise BadRequestError("FILE must hold a FHIR R4 Bundle or a CDS Hooks request")

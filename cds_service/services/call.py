@@ -14,13 +14,15 @@ from typing import Any
 
 from ..budget import Deadline
 from ..errors import HookMismatchError, InvalidPrefetchError, PreconditionFailedError, ServiceError
+from ..fhir.notes import Note, NoteLimits, SkippedNote, decode_fetched
 from ..fhir.prefetch import Fetcher, FetchResult, KeyStatus, classify, fill_template
-from ..fhir.record import RecordBuilder
+from ..fhir.record import PatientRecord, RecordBuilder
 from ..logs import log_event
 from ..network import is_allowed_url
 from ..protocol import validation
 from ..protocol.context import HookContext, IdFactory, new_uuid, utc_now
 from ..protocol.registry import ServiceDefinition
+from ..settings import Settings
 from .service import CdsService
 
 
@@ -31,6 +33,8 @@ class CallResult:
     response: dict[str, Any]
     outcome: str = "ok"  # ok | overrun | 412 | error
     unavailable: dict[str, str] = field(default_factory=dict)  # key -> reason
+    notes_read: int = 0  # clinical notes (DocumentReference text) read
+    notes_skipped: list[dict[str, str]] = field(default_factory=list)  # {element, reason} of notes not read
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,15 @@ class CallOptions:
     clock: Callable[[], datetime] = utc_now
     new_id: IdFactory = new_uuid
     prefetch_max_resources: int | None = 1000  # CDS_PREFETCH_MAX_RESOURCES: resources read per key
+    note_limits: NoteLimits = field(default_factory=NoteLimits)  # CDS_NOTE_MAX_CHARS, CDS_NOTE_MAX_COUNT
     reserve_ms: float = 150.0  # CDS_FETCH_RESERVE_MS: budget kept back from reading data for detection and cards
+
+    @classmethod
+    def from_settings(cls, settings: Settings, link_base_url: str = "") -> CallOptions:
+        """The options the ``CDS_*`` settings give (one place maps settings to the pipeline)."""
+        return cls(allow_http_fhir_server=settings.allow_http_fhir_server, link_base_url=link_base_url,
+                   prefetch_max_resources=settings.prefetch_max_resources, reserve_ms=settings.fetch_reserve_ms,
+                   note_limits=NoteLimits(max_chars=settings.note_max_chars, max_count=settings.note_max_count))
 
 
 def run_hook_call(definition: ServiceDefinition, service: CdsService, body: Any, *,
@@ -61,7 +73,8 @@ def run_hook_call(definition: ServiceDefinition, service: CdsService, body: Any,
             raise HookMismatchError(
                 f"service {definition.id!r} answers hook {definition.hook!r}, not {body['hook']!r}")
     context: Mapping[str, Any] = body["context"]
-    builder = RecordBuilder(keep=dict(service.record_filters()), max_per_source=options.prefetch_max_resources)
+    builder = RecordBuilder(keep=dict(service.record_filters()), max_per_source=options.prefetch_max_resources,
+                            note_limits=options.note_limits)
     statuses = classify(body.get("prefetch"), definition.prefetch)
     with deadline.stage("validate"):
         for key, status in statuses.items():
@@ -94,6 +107,9 @@ def run_hook_call(definition: ServiceDefinition, service: CdsService, body: Any,
         log_event("prefetch-truncated", level=logging.WARNING, service=definition.id,
                   hookInstance=body.get("hookInstance"), limit=options.prefetch_max_resources,
                   notRead=builder.truncated)
+    if record.pending_notes:
+        with deadline.stage("fetch"):
+            record = _fetch_notes(record, body, fetcher, options, deadline)
     overrun = overrun or record.partial
     hook_context = HookContext.from_request(body, deadline=deadline, now=options.clock(),
                                             link_base_url=options.link_base_url, new_id=options.new_id)
@@ -108,7 +124,29 @@ def run_hook_call(definition: ServiceDefinition, service: CdsService, body: Any,
     response = {"cards": cards}
     with deadline.stage("check"):
         check_response(response, definition.id)
-    return CallResult(response=response, outcome="overrun" if overrun else "ok", unavailable=unavailable)
+    return CallResult(response=response, outcome="overrun" if overrun else "ok", unavailable=unavailable,
+                      notes_read=len(record.notes),
+                      notes_skipped=[{"element": f"DocumentReference.{n.element}", "reason": n.reason}
+                                     for n in record.skipped_notes])
+
+
+def _fetch_notes(record: PatientRecord, body: Mapping[str, Any], fetcher: Fetcher | None, options: CallOptions,
+                 deadline: Deadline) -> PatientRecord:
+    """The record once the notes given by ``url`` are fetched from ``fhirServer`` (or skipped, with why)."""
+    pending = record.pending_notes
+    why_not = _why_not_fetchable(body.get("fhirServer"), fetcher, options)
+    if why_not or fetcher is None:
+        why = f"attachment url not read: {why_not or 'not fetchable'}"
+        return record.with_fetched_notes((), [SkippedNote(p.resource_id, p.element, why) for p in pending])
+    token = (body.get("fhirAuthorization") or {}).get("access_token")
+    fetched = fetcher.fetch_attachments({str(i): p.url for i, p in enumerate(pending)}, str(body["fhirServer"]),
+                                        token, deadline, options.note_limits.max_chars * 4)
+    notes: list[Note] = []
+    skipped: list[SkippedNote] = []
+    for i, item in enumerate(pending):
+        result = decode_fetched(item, fetched.get(str(i)), options.note_limits)
+        (notes.append(result) if isinstance(result, Note) else skipped.append(result))
+    return record.with_fetched_notes(notes, skipped)
 
 
 @contextmanager

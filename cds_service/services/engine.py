@@ -60,7 +60,7 @@ class ClinicalRuleService:
 
     def detect(self, record: PatientRecord, context: HookContext) -> Findings:
         with context.deadline.stage("detect"):
-            return detect_findings(record, self.knowledge, context.now.date())
+            return detect_findings(record, self.knowledge, context.now.date(), context.deadline)
 
     def cards_for(self, findings: Findings, record: PatientRecord, context: HookContext) -> list[dict[str, Any]]:
         with context.deadline.stage("cards"):

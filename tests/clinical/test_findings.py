@@ -244,3 +244,18 @@ def test_a_stroke_coded_at_another_visit_is_known_not_todays_emergency(knowledge
 def test_future_dated_problem_is_not_known_yet(knowledge: Knowledge) -> None:
     later = condition("c1", ICD, "M21.372", "Foot drop, left foot", onset="2027-06-01", this_encounter=False)
     assert findings(knowledge, patient(), encounter(), later).anchor is None
+
+
+def risk_ids(result: Findings) -> set[str]:
+    return {f.concept for f in result.risk_factors}
+
+
+def test_an_infection_weeks_ago_is_the_gbs_cue_and_one_years_ago_is_not(knowledge: Knowledge) -> None:
+    recent = findings(knowledge, patient(), encounter(
+        "Campylobacter diarrhoea three weeks ago. Now both legs weaker each day, climbing to the thighs"))
+    remote = findings(knowledge, patient(), encounter(
+        "Had flu in 2010. Now both legs weaker each day, climbing to the thighs"))
+    assert "recent-infection" in risk_ids(recent) and "guillain-barre" in flags(recent)
+    assert [f.historical for f in recent.risk_factors if f.concept == "recent-infection"] == [False]
+    assert [f.historical for f in remote.risk_factors if f.concept == "recent-infection"] == [True]
+    assert "guillain-barre" not in flags(remote)

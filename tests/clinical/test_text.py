@@ -173,3 +173,16 @@ def test_a_long_note_costs_time_linear_in_its_length(knowledge: Knowledge) -> No
     knowledge.text.analyze(large)
     many = time.perf_counter() - started
     assert many < 25 * max(one, 0.005)
+
+
+@pytest.mark.parametrize("text,concept", [
+    ("Numb 'down below' when wiping.", "saddle-anaesthesia"),
+    ("Numb \u201cdown below\u201d when wiping.", "saddle-anaesthesia"),
+    ("She can\u2019t pass urine.", "bladder-dysfunction"),
+    ("She has not passed urine since 06:00.", "bladder-dysfunction"),
+    ("He hasn't voided since noon.", "bladder-dysfunction"),
+])
+def test_quotes_and_negated_verbs_of_retention(knowledge: Knowledge, text: str, concept: str) -> None:
+    """A quote mark around the patient's words, or a typographic apostrophe, hides nothing;
+    "has not passed urine" is retention, not a denial of it."""
+    assert concept in present(knowledge, text)

@@ -6,6 +6,7 @@ they skip, naming that script, when it is missing) because its dependencies may 
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -34,6 +35,9 @@ SYNTHEA_FILES = (
     "Ned_Hintz_e4b9259d-0f54-48d1-a35d-b526729a4dfe.json",
 )
 RED_FLAG_TEXT = "both legs weak and cannot pass urine since yesterday"
+#: The leg-weakness service's prefetch keys besides patient and encounter (service.yaml).
+OPTIONAL_KEYS = ("conditions", "observations", "medications", "serviceRequests", "diagnosticReports",
+                 "imagingStudies", "procedures", "documents")
 
 
 SEKMET_MISSING = (f"SEKMET is not installed in {SEKMET_VENV}: run .ci/setup-fhirserver.sh "
@@ -71,6 +75,31 @@ def fever_observation(patient_id: str) -> dict[str, Any]:
             "subject": {"reference": f"Patient/{patient_id}"},
             "effectiveDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "valueQuantity": {"value": 38.9, "unit": "Cel", "system": "http://unitsofmeasure.org", "code": "Cel"}}
+
+
+#: A triage note whose red flag (cauda equina: retention, saddle numbness) is nowhere else in the record.
+NOTE_TEXT = ("TRIAGE NOTE\nHPI: Low back pain for a week. Since last night both legs feel weak and she has not "
+             "passed urine since 06:00. Numb 'down below' when wiping.\nPMH: asthma.\n")
+
+
+def note_document(patient_id: str, encounter_id: str, text: str | None, url: str | None = None,
+                  content_type: str = "text/plain", doc_id: str | None = None) -> dict[str, Any]:
+    """A current DocumentReference of this encounter: the note inline (``text``) or at ``url``."""
+    attachment: dict[str, Any] = {"contentType": content_type, "title": "ED triage note"}
+    if text is not None:
+        attachment["data"] = base64.b64encode(text.encode()).decode()
+    if url is not None:
+        attachment["url"] = url
+    return {"resourceType": "DocumentReference", "id": doc_id or f"{patient_id}-note", "status": "current",
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "content": [{"attachment": attachment}],
+            "context": {"encounter": [{"reference": f"Encounter/{encounter_id}"}]}}
+
+
+def note_binary(binary_id: str, text: str) -> dict[str, Any]:
+    return {"resourceType": "Binary", "id": binary_id, "contentType": "text/plain",
+            "data": base64.b64encode(text.encode()).decode()}
 
 
 def vignette_bundle(patient_id: str, encounter_id: str, reason: str,
@@ -143,6 +172,14 @@ def running_sekmet(work: Path) -> Iterator[Sekmet]:
         server.post_transaction(vignette_bundle(pid, eid, "back pain and both legs getting weak",
                                                 (fever_observation(pid),)))
         server.patients["fever"], server.encounters["fever"] = pid, eid
+        # The red flag here is only in clinical notes: one inline, one in a Binary the note points to.
+        for name, docs in (("note", (note_document("vignette-note", "vignette-note-enc", NOTE_TEXT),)),
+                           ("note-url", (note_document("vignette-note-url", "vignette-note-url-enc", None,
+                                                       url="Binary/vignette-note-url-text"),
+                                         note_binary("vignette-note-url-text", NOTE_TEXT)))):
+            pid, eid = f"vignette-{name}", f"vignette-{name}-enc"
+            server.post_transaction(vignette_bundle(pid, eid, "review", docs))
+            server.patients[name], server.encounters[name] = pid, eid
         yield server
     finally:
         proc.terminate()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.fetch.conftest import FAULT_BUDGET_MS, RED_FLAG_TEXT, FaultServer, vignette_bundle
+from tests.fetch.conftest import FAULT_BUDGET_MS, OPTIONAL_KEYS, RED_FLAG_TEXT, FaultServer, vignette_bundle
 from tests.fetch.hookcalls import call, hook_request, log_events
 
 TOKEN = "fault-test-token"
@@ -125,11 +125,9 @@ def test_next_link_to_another_origin_is_not_followed(tight_server, fault_server:
 
 
 def test_null_prefetch_is_not_refetched(tight_server, fault_server: FaultServer) -> None:
-    keys = ("conditions", "observations", "medications", "serviceRequests", "diagnosticReports",
-            "imagingStudies", "procedures")
     before = len(fault_server.paths_for("hang"))
     body = hook_request("leg-weakness", PID, EID, fault_server.base("hang"), TOKEN,
-                        _at_hand("right leg feels weak") | dict.fromkeys(keys))
+                        _at_hand("right leg feels weak") | dict.fromkeys(OPTIONAL_KEYS))
     r, _ = _timed_call(tight_server.url, body)
     assert r.status_code == 200, r.text
     assert fault_server.paths_for("hang")[before:] == []

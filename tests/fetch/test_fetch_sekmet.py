@@ -12,7 +12,7 @@ import pytest
 from tests.fetch.conftest import SYNTHEA_FILES, Sekmet
 from tests.fetch.hookcalls import call, card_view, full_prefetch, hook_request, log_events, templates
 
-PATIENTS = (*SYNTHEA_FILES, "red-flag", "plain", "fever")
+PATIENTS = (*SYNTHEA_FILES, "red-flag", "plain", "fever", "note", "note-url")
 
 
 def _context(sekmet: Sekmet, name: str) -> dict[str, Any]:
@@ -146,3 +146,15 @@ def test_fetcher_returns_what_the_ehr_would_prefetch(fetching_server, sekmet, na
     if name == SYNTHEA_FILES[0]:
         assert len(_ids(got["reportsPaged"].value)) == 4
     assert sum(len(_ids(r.value)) for r in got.values()) > 5, "the Synthea patient has data"
+
+
+@pytest.mark.parametrize("name", ["note", "note-url"])
+@pytest.mark.parametrize("prefetched", [False, True])
+def test_a_red_flag_only_in_a_clinical_note_is_found(fetching_server, sekmet, name, prefetched) -> None:
+    """The encounter says only 'review'; the triage note (inline, or a Binary on the FHIR server
+    that the DocumentReference points to) says retention and saddle numbness."""
+    full = _full(fetching_server.url, "leg-weakness", sekmet, name) if prefetched else None
+    cards = _answer(fetching_server.url, "leg-weakness", sekmet, name, full)
+    topics = [c["source"]["topic"]["code"] for c in cards]
+    assert topics[0] == "red-flag-cauda-equina", topics
+    assert "Clinical note (ED triage note)" in cards[0]["detail"]

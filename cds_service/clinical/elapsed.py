@@ -1,0 +1,31 @@
+"""How long ago a relative time cue puts something: "three weeks ago" -> 21 days.
+
+The assertion rules say *that* a mention is in the past; some concepts also need *how far*
+back. An antecedent infection is the GBS cue precisely because it was 1-6 weeks ago [S13], so
+"Campylobacter three weeks ago" must count and "flu in 2010" must not. Only relative cues
+are read (a number or number word and a unit, then "ago" or "back"; "last week"; "yesterday");
+anything else (a year, "history of") is not a duration, and the mention stays in the past.
+"""
+from __future__ import annotations
+
+import re
+
+_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+            "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "few": 3, "couple": 2, "several": 4}
+_UNIT_DAYS = {"day": 1, "week": 7, "fortnight": 14, "month": 30, "year": 365}
+_AGO = re.compile(r"\b(\d+|[a-z]+)(?:\s+of)?\s+(day|week|fortnight|month|year)s?\s+(?:ago|back|previously|before)\b")
+_LAST = re.compile(r"\b(?:last|past|previous)\s+(day|week|fortnight|month|year)\b")
+_YESTERDAY = re.compile(r"\byesterday\b")
+
+
+def days_ago(text: str) -> int | None:
+    """Days back a relative time cue points (the far end of a range), or None if it names none."""
+    low = text.lower()
+    found = _AGO.search(low)
+    if found is not None:
+        count = int(found.group(1)) if found.group(1).isdigit() else _NUMBERS.get(found.group(1))
+        return None if count is None else count * _UNIT_DAYS[found.group(2)]
+    found = _LAST.search(low)
+    if found is not None:
+        return 2 * _UNIT_DAYS[found.group(1)]  # "last week" is at most two weeks back
+    return 1 if _YESTERDAY.search(low) else None
