@@ -6,6 +6,9 @@ answer belongs to the condition it follows after a separator (colon, dash, "="),
 condition a sign or check box stands next to; it is one "cell" of the line, bounded by
 commas, semicolons and line breaks. ``templates.yaml`` holds the vocabulary.
 
+When a line starts with a sign or box, every sign on it stands before its condition: in
+"[x] back pain [x] retention [ ] fever" the "[ ]" is the fever's, not the retention's.
+
 An answer decides the assertion: "yes" affirms, "no" negates, and an unfilled template
 ("Y/N", "[ ]") asserts nothing (the condition is not particular, never present).
 """
@@ -22,6 +25,8 @@ Answer = Literal["yes", "no", "blank"]
 _ANSWERS: tuple[Answer, ...] = ("yes", "no", "blank")
 #: characters that end a cell (one question and its answer)
 _CELL_END = r"(?=\s*(?:$|[,;.\n\r|]|\s\s|(?-i:\s+[A-Z(\[])))"
+#: a sign or box is its own delimiter: "saddle anaesthesia (-) urinary retention (-)" is two cells
+_SIGN_END = r"(?=\s|$|[,;.|])"
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class TemplateRules:
     after_separator: re.Pattern[str]
     marker_after: re.Pattern[str]
     marker_before: re.Pattern[str]
+    marker_first: re.Pattern[str]  # a line laid out box first: "[x] back pain [x] retention [ ] fever"
     answers: Mapping[str, Answer]
 
     def answer(self, text: str, start: int, end: int, cell_start: int, cell_end: int) -> Answer | None:
@@ -40,7 +46,8 @@ class TemplateRules:
         before = text[cell_start:start]
         found = self.after_separator.match(after) or self.marker_after.match(after)
         prefix = self.marker_before.search(before)
-        if prefix is not None and (found is None or _starts_cell(before, prefix.start())):
+        if prefix is not None and (found is None or _starts_cell(before, prefix.start())
+                                   or self.marker_first.match(text, cell_start) is not None):
             return self.answers[prefix.group("answer").lower()]
         if found is not None:
             return self.answers[found.group("answer").lower()]
@@ -64,8 +71,9 @@ def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Templ
     signs = _alternation(markers)
     return TemplateRules(
         after_separator=re.compile(rf"{question}\s*(?:{sep})\s*(?P<answer>{words}){_CELL_END}", re.IGNORECASE),
-        marker_after=re.compile(rf"[^,;:=\n\r()\[\]]{{0,{width}}}?\s*(?P<answer>{signs}){_CELL_END}", re.IGNORECASE),
+        marker_after=re.compile(rf"[^,;:=\n\r()\[\]]{{0,{width}}}?\s*(?P<answer>{signs}){_SIGN_END}", re.IGNORECASE),
         marker_before=re.compile(rf"(?P<answer>{signs})\s*[^,;:=\n\r()\[\]]{{0,{width}}}$", re.IGNORECASE),
+        marker_first=re.compile(rf"\s*(?:[-*•]\s*)?(?:{signs})", re.IGNORECASE),
         answers={**answers, **markers})
 
 

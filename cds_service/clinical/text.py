@@ -149,7 +149,21 @@ class TextEngine:
         for ent in self._matcher(note.doc):
             matches.append((len(labels), ent.start, ent.end))
             labels.append(ent.label_)
-        return [(labels[i], start, end) for i, start, end in prune_overlapping_matches(matches)]
+        return [(labels[i], start, end) for i, start, end in _prune(matches, labels)]
+
+
+def _prune(matches: list[tuple[int, int, int]], labels: list[str]) -> list[tuple[int, int, int]]:
+    """The longest of overlapping matches wins, as in medspaCy, with one exception: a concept named
+    *inside* another's words, not at their end, stays. The last words of a phrase are its head,
+    which the words before refine ("basal cell carcinoma" is a skin cancer, not a cancer), but a
+    word in the middle is a finding of its own ("R leg sciatica with weak big toe": a weak leg
+    and a sciatica). A no-concept span (a pseudo-target such as "heat stroke") still blocks all."""
+    kept = prune_overlapping_matches(matches)
+    rescued = [m for m in matches if m not in kept and labels[m[0]] != _NO_CONCEPT
+               and any(labels[k[0]] not in (labels[m[0]], _NO_CONCEPT) and k[1] <= m[1] and m[2] < k[2] for k in kept)
+               and not any(k[1] < m[2] and m[1] < k[2] and (labels[k[0]] in (labels[m[0]], _NO_CONCEPT)
+                                                              or not (k[1] <= m[1] and m[2] < k[2])) for k in kept)]
+    return sorted(kept + prune_overlapping_matches(rescued), key=lambda m: (m[1], m[2]))
 
 
 _QUOTES = re.compile(r"[\"\u201c\u201d\u2018`]|(?<![^\W\d_])'|'(?![^\W\d_])")

@@ -259,3 +259,30 @@ def test_an_infection_weeks_ago_is_the_gbs_cue_and_one_years_ago_is_not(knowledg
     assert [f.historical for f in recent.risk_factors if f.concept == "recent-infection"] == [False]
     assert [f.historical for f in remote.risk_factors if f.concept == "recent-infection"] == [True]
     assert "guillain-barre" not in flags(remote)
+
+
+@pytest.mark.parametrize(("reason", "flag"), [
+    ("Weak legs for 3 days. Now also weakness of both sides of the face and difficulty swallowing.",
+     "guillain-barre"),
+    ("Tingling in both feet, then weak legs, now short of breath. Reflexes absent.", "guillain-barre"),
+    ("LBP, bilat leg weakness, PVR 420", "cauda-equina"),
+    ("Transient weakness of the L arm and L leg this morning for 20 minutes, now resolved.", "stroke"),
+])
+def test_evolution_and_exam_vocabulary_raise_the_flag(knowledge: Knowledge, reason: str, flag: str) -> None:
+    assert flag in flags(findings(knowledge, patient(), encounter(reason)))
+
+
+@pytest.mark.parametrize("reason", [
+    "Weak legs for 3 months; breathless on exertion with heart failure, ankles swollen.",  # gradual: not GBS
+    "LBP, bilat leg weakness, PVR 120 mL",  # below the 200 mL the CES pathways act on
+])
+def test_the_same_words_without_the_picture_raise_nothing(knowledge: Knowledge, reason: str) -> None:
+    assert not flags(findings(knowledge, patient(), encounter(reason))) & {"guillain-barre", "cauda-equina"}
+
+
+def test_a_concept_inside_another_phrase_is_kept_but_a_refined_head_is_not(knowledge: Knowledge) -> None:
+    inside = findings(knowledge, patient(), encounter("Now R leg sciatica with weak big toe extension"))
+    assert "sciatica" in {f.concept for f in inside.complaint}
+    assert "disc-herniation" in {d.id for d in inside.differential}
+    skin = findings(knowledge, patient(), encounter("Weak legs. PMH: basal cell carcinoma excised 2020"))
+    assert "cancer" not in risk_ids(skin)
