@@ -12,6 +12,11 @@ or clinical logic, never to make a performance change pass, and say here what ch
   neg-denies-weakness-saddle-retention changed only in quoted text; the unread DiagnosticReport
   variant is 200 (see ``NOT_READ`` in ``test_same_answers.py``); invalid:condition-encounter's message
   names the expected type instead of a JSON parse error.
+- issue 15, the general mechanisms of docs/clinical.md (2026-12-02): the GBS, CES, stroke/TIA
+  vignettes they were built for now get their red-flag card (evo-*, tpl-*, voc-bilat-pvr,
+  exp-per-daughter-ces, time-tia-this-morning-resolved, note-23, mod-rapid-ascending-attached);
+  the unfilled Y/N, trailing-minus, brother's GBS, client's hemiplegia and note-30/31 screens
+  lose their unwarranted critical cards; the rest changed only in quoted evidence.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
