@@ -153,16 +153,23 @@ class TextEngine:
 
 
 def _prune(matches: list[tuple[int, int, int]], labels: list[str]) -> list[tuple[int, int, int]]:
-    """The longest of overlapping matches wins, as in medspaCy, with one exception: a concept named
-    *inside* another's words, not at their end, stays. The last words of a phrase are its head,
+    """The longest of overlapping matches wins, as in medspaCy, except across concepts: a concept
+    that shares words with another's match stays ("L leg weakness + L arm clumsy": a weak leg and
+    an arm sign), unless it is that match's last words. The last words of a phrase are its head,
     which the words before refine ("basal cell carcinoma" is a skin cancer, not a cancer), but a
     word in the middle is a finding of its own ("R leg sciatica with weak big toe": a weak leg
     and a sciatica). A no-concept span (a pseudo-target such as "heat stroke") still blocks all."""
     kept = prune_overlapping_matches(matches)
+
+    def yields_to(match: tuple[int, int, int], other: tuple[int, int, int]) -> bool:
+        """``match`` is lost to the kept ``other``: same concept, a pseudo-target, or ``other``'s head."""
+        if not (other[1] < match[2] and match[1] < other[2]):
+            return False
+        return (labels[other[0]] in (labels[match[0]], _NO_CONCEPT)
+                or (other[1] <= match[1] and match[2] == other[2]))
+
     rescued = [m for m in matches if m not in kept and labels[m[0]] != _NO_CONCEPT
-               and any(labels[k[0]] not in (labels[m[0]], _NO_CONCEPT) and k[1] <= m[1] and m[2] < k[2] for k in kept)
-               and not any(k[1] < m[2] and m[1] < k[2] and (labels[k[0]] in (labels[m[0]], _NO_CONCEPT)
-                                                              or not (k[1] <= m[1] and m[2] < k[2])) for k in kept)]
+               and not any(yields_to(m, k) for k in kept)]
     return sorted(kept + prune_overlapping_matches(rescued), key=lambda m: (m[1], m[2]))
 
 

@@ -267,6 +267,8 @@ def test_an_infection_weeks_ago_is_the_gbs_cue_and_one_years_ago_is_not(knowledg
     ("Tingling in both feet, then weak legs, now short of breath. Reflexes absent.", "guillain-barre"),
     ("LBP, bilat leg weakness, PVR 420", "cauda-equina"),
     ("Transient weakness of the L arm and L leg this morning for 20 minutes, now resolved.", "stroke"),
+    ("abrupt onset L leg weakness + L arm clumsy 40 min ago, speech slurred", "stroke"),  # overlapping concepts
+    ("R leg cold and mottled below the knee, no DP/PT signal, can't wiggle toes", "limb-ischemia"),
 ])
 def test_evolution_and_exam_vocabulary_raise_the_flag(knowledge: Knowledge, reason: str, flag: str) -> None:
     assert flag in flags(findings(knowledge, patient(), encounter(reason)))

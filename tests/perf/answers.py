@@ -16,7 +16,10 @@ or clinical logic, never to make a performance change pass, and say here what ch
   vignettes they were built for now get their red-flag card (evo-*, tpl-*, voc-bilat-pvr,
   exp-per-daughter-ces, time-tia-this-morning-resolved, note-23, mod-rapid-ascending-attached);
   the unfilled Y/N, trailing-minus, brother's GBS, client's hemiplegia and note-30/31 screens
-  lose their unwarranted critical cards; the rest changed only in quoted evidence.
+  lose their unwarranted critical cards; the rest changed only in quoted evidence. Then the
+  held-out batch (ho-* vignettes, new keys) and the cross-concept overlap rule: a Synthea
+  "+complaint" text now also shows its "low back pain" (once swallowed by the sciatica match),
+  which at 75 adds the fracture warning the rules ask for (age > 70, back pain, leg weakness).
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
