@@ -20,6 +20,9 @@ or clinical logic, never to make a performance change pass, and say here what ch
   held-out batch (ho-* vignettes, new keys) and the cross-concept overlap rule: a Synthea
   "+complaint" text now also shows its "low back pain" (once swallowed by the sciatica match),
   which at 75 adds the fracture warning the rules ask for (age > 70, back pain, leg weakness).
+  Then assessment lines answered like template lines: note-02, note-26 (stroke) and two
+  held-out vignettes lose red flags their notes exclude ("considered: no features", "no focal
+  deficit", "CES card given"); nothing else changed.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
