@@ -42,6 +42,8 @@ class HookCallEvent:
     duration_ms: float
     stages: dict[str, float] = field(default_factory=dict)
     cards: tuple[CardSummary, ...] = ()
+    # clinical notes not read, and why ({element, reason}; never their text): the audit keeps them
+    notes_skipped: tuple[dict[str, str], ...] = ()
     # the caller was authenticated and the service is one we serve; only such calls are audited
     admitted: bool = True
 

@@ -152,9 +152,11 @@ def read_document(document: Mapping[str, Any], limits: NoteLimits
         return [], [], [SkippedNote(rid, "status", f"status {document.get('status')!r} is not current")]
     encounter, date = _context_encounter(document), _text(document.get("date"))
     skipped: list[SkippedNote] = []
+    other_kinds: list[str] = []
     for element, attachment in attachments(document):
         kind, charset = media_type(attachment)
         if kind not in TEXT_TYPES | HTML_TYPES:
+            other_kinds.append(kind or "untyped")
             continue  # a PDF or an image: not read, not an error
         title = _title(document, attachment)
         if isinstance(attachment.get("data"), str):
@@ -172,6 +174,8 @@ def read_document(document: Mapping[str, Any], limits: NoteLimits
                                 encounter, date, title)], skipped
         else:
             skipped.append(SkippedNote(rid, element, "text attachment has neither data nor url"))
+    if not skipped and other_kinds:  # a print copy beside a text rendition is normal; alone, say so
+        skipped.append(SkippedNote(rid, "content", f"no text rendition ({', '.join(sorted(set(other_kinds)))})"))
     return [], [], skipped
 
 

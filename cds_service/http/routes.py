@@ -82,6 +82,7 @@ def call_service(service_id: str) -> Response:
     if result.notes_skipped:
         log_event("notes-skipped", service=service_id, hookInstance=event["hook_instance"],
                   read=result.notes_read, skipped=result.notes_skipped)
+        event["notes_skipped"] = tuple(result.notes_skipped)
     _notify(state, event, 200, result.outcome, started, deadline, result.response["cards"], phi)
     return jsonify(result.response)
 

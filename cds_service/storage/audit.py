@@ -55,7 +55,8 @@ def _call_row(event: HookCallEvent) -> dict[str, Any]:
         "hook_instance": event.hook_instance, "issuer": event.issuer,
         "patient_hash": event.patient_hash, "http_status": event.http_status,
         "outcome": event.outcome, "duration_ms": event.duration_ms,
-        "stages": json.dumps(event.stages, sort_keys=True)})
+        "stages": json.dumps(event.stages, sort_keys=True),
+        "notes_skipped": json.dumps(list(event.notes_skipped)) if event.notes_skipped else None})
 
 
 def _card_row(call_id: int, card: Any) -> dict[str, Any]:

@@ -49,6 +49,7 @@ hook_calls = Table(
     Column("outcome", String(20), nullable=False),
     Column("duration_ms", Float, nullable=False),
     Column("stages", Text, nullable=False, default="{}"),  # JSON {stage: ms}
+    Column("notes_skipped", Text),  # JSON [{element, reason}] of clinical notes not read; NULL: none
 )
 
 cards = Table(

@@ -1,6 +1,7 @@
 """The audit trail of hook calls, in process, on SQLite and PostgreSQL: what is kept and what is not."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -47,3 +48,27 @@ def test_metrics_need_no_token(tmp_path: Path) -> None:
         assert response.status_code == 200 and b"cds_hook_calls_total" in response.data
     finally:
         app.extensions["cds"].extras["storage"].close()
+
+
+def test_a_note_not_read_is_audited_with_its_reason_and_never_its_text(tmp_path: Path, database_url: str) -> None:
+    app = create_app(Settings(require_auth=False, data_dir=str(tmp_path / "data"), database_url=database_url))
+    storage = app.extensions["cds"].extras["storage"]
+    body = vignette_call()
+    pdf = {"resourceType": "DocumentReference", "id": "d1", "status": "current",
+           "subject": {"reference": "Patient/p1"}, "context": {"encounter": [{"reference": "Encounter/e1"}]},
+           "content": [{"attachment": {"contentType": "application/pdf",
+                                       "data": base64.b64encode(b"%PDF-1.4 secret words").decode()}}]}
+    body["prefetch"]["documents"] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": pdf}]}
+    try:
+        client = app.test_client()
+        assert client.post("/cds-services/leg-weakness", json=body).status_code == 200
+        assert client.post("/cds-services/leg-weakness", json=vignette_call()).status_code == 200
+        storage.audit.flush()
+        with storage.database.read() as conn:
+            rows = [r["notes_skipped"] for r in conn.execute(select(hook_calls).order_by(hook_calls.c.id)).mappings()]
+    finally:
+        storage.close()
+    assert rows[1] is None  # no notes: nothing to say
+    skipped = json.loads(rows[0])
+    assert [s["element"] for s in skipped] == ["DocumentReference.content"]
+    assert "pdf" in skipped[0]["reason"].lower() and "secret" not in rows[0] and "d1" not in rows[0]

@@ -101,4 +101,4 @@ def test_migrations_are_idempotent_and_reach_head(storage: Storage) -> None:
     storage.migrate()  # a second worker starting up
     with storage.database.read() as conn:
         version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
-    assert version == storage.database.head == "0002"
+    assert version == storage.database.head == "0003"

@@ -33,7 +33,7 @@ def pg_url(pg_cluster: PostgresCluster) -> str:
     url = pg_cluster.create_database()
     result = CliRunner().invoke(main, ["migrate"], env={"CDS_DATABASE_URL": url})
     assert result.exit_code == 0, result.output
-    assert "schema at 0002 (was empty)" in result.output
+    assert "schema at 0003 (was empty)" in result.output
     return url
 
 
@@ -121,9 +121,9 @@ def test_readyz_follows_the_schema_and_healthz_stays_liveness(tmp_path: Path, pg
     ready = http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json == {"status": "ready", "database": "postgresql",
-                          "schema": {"state": "at-head", "revision": "0002", "head": "0002"}}
+                          "schema": {"state": "at-head", "revision": "0003", "head": "0003"}}
     again = CliRunner().invoke(main, ["migrate"], env={"CDS_DATABASE_URL": url})
-    assert again.exit_code == 0 and "schema at 0002 (was 0002)" in again.output
+    assert again.exit_code == 0 and "schema at 0003 (was 0003)" in again.output
     assert CliRunner().invoke(main, ["migrate", "--check"], env={"CDS_DATABASE_URL": url}).exit_code == 0
 
     storage = Storage(url)
