@@ -19,8 +19,13 @@ def is_loopback_host(host: str | None) -> bool:
 
 def is_allowed_url(url: str, allow_http_loopback: bool = False) -> bool:
     """Whether the service may contact ``url``: https with a host, or plain http to a
-    loopback address when explicitly allowed (tests only; never real data in clear text)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
+    loopback address when explicitly allowed (tests only; never real data in clear text).
+    A URL that does not even parse ("https://[::1", an unclosed IPv6 literal) is not allowed."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if parts.scheme == "https" and host:
         return True
-    return parts.scheme == "http" and allow_http_loopback and is_loopback_host(parts.hostname)
+    return parts.scheme == "http" and allow_http_loopback and is_loopback_host(host)

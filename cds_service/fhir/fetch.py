@@ -173,7 +173,10 @@ class _Session:
             link = _next_link(page)
             if link is None:
                 break
-            url = urljoin(self.base, link)
+            try:
+                url = urljoin(self.base, link)
+            except ValueError:
+                break  # a next link that is not a URL: stop paging, keep what was read
             if not self._same_server(url):
                 break  # never send the token to another origin
             if time.monotonic() >= self.cutoff:
@@ -194,8 +197,11 @@ class _Session:
         Never raises. A text body is read up to ``max_bytes`` and the rest left unread; a
         Binary (JSON) must fit in ``2 * max_bytes`` plus room for its JSON, else it is refused.
         """
-        target = urljoin(self.base, url)
-        if not self._same_server(target):
+        try:
+            target = urljoin(self.base, url)
+        except ValueError:  # "https://[::1/x": not a URL at all, so not one on fhirServer
+            target = ""
+        if not target or not self._same_server(target):
             return FetchedAttachment(error="the attachment url is not on fhirServer (the token is for fhirServer only)")
         headers = {**self.headers, "Accept": "text/plain, text/html;q=0.9, application/fhir+json;q=0.5"}
         left = self.cutoff - time.monotonic()
@@ -235,8 +241,13 @@ class _Session:
         return b"".join(chunks), False
 
     def _same_server(self, url: str) -> bool:
-        a, b = urlsplit(url), urlsplit(self.base)
-        return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port) and a.path.startswith(b.path)
+        """``url`` is on this FHIR server (scheme, host, port, base path); a URL that does not parse
+        ("https://[::1", a port out of range) is not, and is never fetched."""
+        try:
+            a, b = urlsplit(url), urlsplit(self.base)
+            return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port) and a.path.startswith(b.path)
+        except ValueError:
+            return False
 
     def _get(self, url: str) -> dict[str, Any]:
         """GET one URL and return its FHIR JSON object, all waits bounded by the cutoff."""

@@ -423,8 +423,12 @@ def check_base_urls(base_urls: tuple[str, ...]) -> None:
             "calls (e.g. https://cds.example.org; comma-separated for several names), since JWT aud is "
             "checked against it and never against the request's Host header")
     for base in base_urls:
-        parts = urlsplit(base)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        try:
+            parts = urlsplit(base)
+            host = parts.hostname
+        except ValueError:
+            raise ConfigurationError(f"CDS_BASE_URL: {base!r} is not a valid URL") from None
+        if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment:
             raise ConfigurationError(f"CDS_BASE_URL: {base!r} is not an absolute http(s) URL without query")
 
 

@@ -358,6 +358,14 @@ class FaultServer:
         self.send(h, 200, {"resourceType": "Bundle", "type": "searchset",
                            "link": [{"relation": "next", "url": "http://localhost:9/fhir/Condition?page=2"}]})
 
+    def _badnext(self, h: BaseHTTPRequestHandler) -> None:
+        """A searchset whose next link is not a URL at all (an unclosed IPv6 literal)."""
+        if "/fhir/Patient/" in h.path or "/fhir/Encounter/" in h.path:
+            self._paging(h)
+            return
+        self.send(h, 200, {"resourceType": "Bundle", "type": "searchset",
+                           "link": [{"relation": "next", "url": "https://[::1/fhir/Condition?page=2"}]})
+
     def paths_for(self, mode: str) -> list[tuple[str, str | None]]:
         return [r for r in self.requests if r[0].startswith(f"/{mode}/")]
 

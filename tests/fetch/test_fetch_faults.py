@@ -124,6 +124,13 @@ def test_next_link_to_another_origin_is_not_followed(tight_server, fault_server:
     assert len([p for p in paths if "/fhir/Condition" in p]) == 1
 
 
+def test_a_next_link_that_is_not_a_url_ends_paging(tight_server, fault_server: FaultServer) -> None:
+    body = hook_request("leg-weakness", PID, EID, fault_server.base("badnext"), TOKEN)
+    r, _ = _timed_call(tight_server.url, body)
+    assert r.status_code == 200, r.text
+    assert len([p for p, _ in fault_server.paths_for("badnext") if "/fhir/Condition" in p]) == 1
+
+
 def test_null_prefetch_is_not_refetched(tight_server, fault_server: FaultServer) -> None:
     before = len(fault_server.paths_for("hang"))
     body = hook_request("leg-weakness", PID, EID, fault_server.base("hang"), TOKEN,
@@ -148,3 +155,12 @@ def test_plain_http_to_a_remote_server_is_never_contacted(tight_server) -> None:
     assert r.status_code == 412, r.text
     assert all("not https" in m["reason"] for m in r.json()["missing"])
     assert took < FAULT_BUDGET_MS / 1000 + MARGIN_S
+
+
+@pytest.mark.parametrize("server", ["https://[::1", "https://[::1]:99999/r4", "https://c\"u\u00d2\u0084+/"])
+def test_an_unparseable_fhir_server_is_412_never_500(tight_server, server: str) -> None:
+    """Found by schemathesis: urlsplit raises on an unclosed IPv6 literal; that is a bad URL, not a crash."""
+    body = hook_request("leg-weakness", PID, EID, server, TOKEN)
+    r = call(tight_server.url, "leg-weakness", body)
+    assert r.status_code == 412, r.text
+    assert {m["key"] for m in r.json()["missing"]} == {"patient", "encounter"}

@@ -136,3 +136,12 @@ def test_a_note_about_another_patient_is_refused(tight_server) -> None:
     r = call(tight_server.url, "leg-weakness", body)
     assert r.status_code == 400, r.text
     assert "another patient" in r.text
+
+
+@pytest.mark.parametrize("url", ["https://[::1/Binary/x", "https://h.example:99999/fhir/Binary/x"])
+def test_a_note_url_that_does_not_parse_is_skipped_not_a_500(tight_server, note_server, url: str) -> None:
+    """A DocumentReference url that does not parse is not on the FHIR server: skipped, never fetched."""
+    body = _request(note_server.base("notes-ok"), note_document(PID, EID, None, url=url))
+    topics, _ = _answer(tight_server, body)
+    assert topics == []
+    assert any("not on fhirServer" in s["reason"] for s in _skipped(tight_server, body))
