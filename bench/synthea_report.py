@@ -141,7 +141,8 @@ def replay_encounters(root: Path = DATA) -> tuple[int, list[tuple[str, date, str
             if day is None:
                 continue
             count += 1
-            kind = (record.encounter.type[0].text or "") if record.encounter and record.encounter.type else ""
+            types = resource.get("type") or [{}]  # read raw: the record's light Encounter keeps only what rules read
+            kind = str(types[0].get("text") or "") if isinstance(types[0], dict) else ""
             fired += [(name, day, kind, flag.id) for flag in detect_findings(record, knowledge, day).red_flags]
     return count, fired
 
@@ -157,8 +158,8 @@ def render(runs: list[PatientRun], replay: tuple[int, list[tuple[str, date, str,
     lines = [
         "# Synthea false-alarm report (clinical layer)",
         "",
-        "Produced by `/tmp/venv/bin/python bench/synthea_report.py` (asserted by "
-        "`tests/clinical/test_synthea.py`). Every patient in `/work/shared/data/fhir/synthea/` "
+        "Produced by `.venv/bin/python bench/synthea_report.py` (asserted by "
+        "`tests/clinical/test_synthea.py`). Every patient in `tests/data/fhir/synthea/` "
         "(38 whole-patient bundles + the bulk NDJSON set grouped per patient) runs through "
         "`detect_findings` on their latest encounter, dated on that encounter's day.",
         "",

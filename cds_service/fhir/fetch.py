@@ -22,16 +22,19 @@ import binascii
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
 from ..budget import Deadline
 from .prefetch import FetchedAttachment, FetchResult, is_operation_outcome
+
+_T = TypeVar("_T")
+_OUT_OF_TIME = "timed out: the time budget ran out"
 
 _ACCEPT = "application/fhir+json"
 _MAX_PAGE_BYTES = 32 * 1024 * 1024  # one page larger than this is refused, not parsed
@@ -90,21 +93,8 @@ class HttpxFetcher:
     def fetch(self, queries: Mapping[str, str], fhir_server: str, access_token: str | None,
               deadline: Deadline) -> dict[str, FetchResult]:
         """Fetch every query concurrently; keys not done by the cutoff come back timed out."""
-        cutoff = time.monotonic() + max(0.0, deadline.remaining_s() - self.limits.reserve_ms / 1000.0)
-        client, pool = self._resources()
-        session = _Session(client, fhir_server, access_token, cutoff, self.limits)
-        futures: dict[str, Future[FetchResult]] = {
-            key: pool.submit(session.fetch_key, key, query) for key, query in queries.items()}
-        wait(list(futures.values()), timeout=max(0.0, cutoff - time.monotonic()))
-        out: dict[str, FetchResult] = {}
-        for key, future in futures.items():
-            if future.done() and not future.cancelled():
-                out[key] = future.result()
-            else:
-                future.cancel()
-                out[key] = FetchResult(key, error="timed out: the time budget ran out", timed_out=True)
-        return out
-
+        return self._fan_out(_Session.fetch_key, queries, fhir_server, access_token, deadline,
+                             lambda key: FetchResult(key, error=_OUT_OF_TIME, timed_out=True))
 
     def fetch_attachments(self, urls: Mapping[str, str], fhir_server: str, access_token: str | None,
                           deadline: Deadline, max_bytes: int) -> dict[str, FetchedAttachment]:
@@ -113,18 +103,25 @@ class HttpxFetcher:
         Only URLs on ``fhirServer`` are fetched (relative ones resolve against it): the access
         token is for that server alone, so a note stored elsewhere is not read.
         """
+        return self._fan_out(lambda session, _key, url: session.fetch_attachment(url, max_bytes), urls,
+                             fhir_server, access_token, deadline, lambda _key: FetchedAttachment(error=_OUT_OF_TIME))
+
+    def _fan_out(self, work: Callable[[_Session, str, str], _T], items: Mapping[str, str], fhir_server: str,
+                 access_token: str | None, deadline: Deadline, timed_out: Callable[[str], _T]) -> dict[str, _T]:
+        """``work(session, key, value)`` for every item on one session, concurrently, until the cutoff
+        (the budget less the reserve); an item not done by then is cancelled and answers ``timed_out(key)``."""
         cutoff = time.monotonic() + max(0.0, deadline.remaining_s() - self.limits.reserve_ms / 1000.0)
         client, pool = self._resources()
         session = _Session(client, fhir_server, access_token, cutoff, self.limits)
-        futures = {key: pool.submit(session.fetch_attachment, url, max_bytes) for key, url in urls.items()}
+        futures: dict[str, Future[_T]] = {key: pool.submit(work, session, key, value) for key, value in items.items()}
         wait(list(futures.values()), timeout=max(0.0, cutoff - time.monotonic()))
-        out: dict[str, FetchedAttachment] = {}
+        out: dict[str, _T] = {}
         for key, future in futures.items():
             if future.done() and not future.cancelled():
                 out[key] = future.result()
             else:
                 future.cancel()
-                out[key] = FetchedAttachment(error="timed out: the time budget ran out")
+                out[key] = timed_out(key)
         return out
 
 
@@ -206,7 +203,7 @@ class _Session:
         headers = {**self.headers, "Accept": "text/plain, text/html;q=0.9, application/fhir+json;q=0.5"}
         left = self.cutoff - time.monotonic()
         if left <= 0:
-            return FetchedAttachment(error="timed out: the time budget ran out")
+            return FetchedAttachment(error=_OUT_OF_TIME)
         try:
             with self.client.stream("GET", target, headers=headers, timeout=httpx.Timeout(left)) as response:
                 if response.status_code != 200:
@@ -253,7 +250,7 @@ class _Session:
         """GET one URL and return its FHIR JSON object, all waits bounded by the cutoff."""
         left = self.cutoff - time.monotonic()
         if left <= 0:
-            raise _Unavailable("timed out: the time budget ran out", timed_out=True)
+            raise _Unavailable(_OUT_OF_TIME, timed_out=True)
         try:
             with self.client.stream("GET", url, headers=self.headers, timeout=httpx.Timeout(left)) as response:
                 body = self._read(response)

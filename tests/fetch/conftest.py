@@ -352,19 +352,18 @@ class FaultServer:
 
     def _elsewhere(self, h: BaseHTTPRequestHandler) -> None:
         """A searchset whose next link points at another origin (which must not get the token)."""
-        if "/fhir/Patient/" in h.path or "/fhir/Encounter/" in h.path:
-            self._paging(h)
-            return
-        self.send(h, 200, {"resourceType": "Bundle", "type": "searchset",
-                           "link": [{"relation": "next", "url": "http://localhost:9/fhir/Condition?page=2"}]})
+        self._next_link(h, "http://localhost:9/fhir/Condition?page=2")
 
     def _badnext(self, h: BaseHTTPRequestHandler) -> None:
         """A searchset whose next link is not a URL at all (an unclosed IPv6 literal)."""
+        self._next_link(h, "https://[::1/fhir/Condition?page=2")
+
+    def _next_link(self, h: BaseHTTPRequestHandler, url: str) -> None:
+        """Reads answer normally; every search answers one page whose next link is ``url``."""
         if "/fhir/Patient/" in h.path or "/fhir/Encounter/" in h.path:
             self._paging(h)
             return
-        self.send(h, 200, {"resourceType": "Bundle", "type": "searchset",
-                           "link": [{"relation": "next", "url": "https://[::1/fhir/Condition?page=2"}]})
+        self.send(h, 200, {"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "next", "url": url}]})
 
     def paths_for(self, mode: str) -> list[tuple[str, str | None]]:
         return [r for r in self.requests if r[0].startswith(f"/{mode}/")]
