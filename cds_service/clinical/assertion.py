@@ -8,7 +8,8 @@ medspaCy used as designed [N2, MEDSPACY]:
 2. sentences: ``sentences.NoteSentencizer`` (note layout: lines, bullets, "Key: value");
 3. sections: medspaCy's Sectionizer with ``sections.yaml`` (PMH historical, FH other, ...);
 4. ConText: medspaCy's ConText with ``context-rules.yaml`` over a span group of the targets;
-5. templated answers: ``templates.py`` ("Weakness: N", "(+) back pain").
+5. templated answers: ``templates.py`` ("Weakness: N", "(+) back pain");
+6. background facts: ``background.py`` (a span that names a habit or an allergy is historical).
 
 Precedence, most local first: a templated answer decides negation (and an unfilled template
 makes the span not particular); then ConText; then the section's defaults, which only add
@@ -36,11 +37,13 @@ from ..resources import language_root, load_data
 from .modifiers import ASSERTING, SPAN_GROUP, TERMINATE_PREFIX, build_context, parse_modifier_rules
 from .provenance import parse_language_sources
 from .sections import SectionDefaults, build_sectionizer, parse_sections
+from .background import BackgroundRules, parse_background
 from .sentences import NoteFormat, NoteSentencizer, clause_bounds, parse_note_format
 from .templates import Answer, TemplateRules, parse_templates
 
 Experiencer = Literal["patient", "other"]
-LANGUAGE_FILES = ("language-sources.yaml", "context-rules.yaml", "sections.yaml", "note-format.yaml", "templates.yaml")
+LANGUAGE_FILES = ("language-sources.yaml", "context-rules.yaml", "sections.yaml", "note-format.yaml", "templates.yaml",
+                  "background.yaml")
 _NO_SECTION = SectionDefaults()
 #: runs of spaces and tabs: spaCy makes each extra space a token, which splits "negative  for"
 _BLANKS = re.compile(r"[ \t\u00a0]{2,}|[\t\u00a0]")
@@ -134,13 +137,15 @@ class AssertionEngine:
     """Built once from the language rules; ``assess(text, spans)`` per text."""
 
     def __init__(self, note_format: NoteFormat, sentencizer: NoteSentencizer, nlp: Any, sectionizer: Any,
-                 context: Any, defaults: dict[str, SectionDefaults], templates: TemplateRules) -> None:
+                 context: Any, defaults: dict[str, SectionDefaults], templates: TemplateRules,
+                 background: BackgroundRules) -> None:
         self._format = note_format
         self._sentencizer = sentencizer
         self._sectionizer = sectionizer
         self._context = context
         self._defaults = defaults
         self._templates = templates
+        self._background = background
         self.nlp = nlp
 
     def make_note(self, text: str) -> Note:
@@ -172,8 +177,10 @@ class AssertionEngine:
         for modifier in target._.modifiers:
             found[modifier.category] = True
             start, end = modifier.modifier_span
-            where = note.to_text(doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))
-            cues.append(Cue(modifier.category, note.text[where[0]:where[1]], *where))
+            cues.append(Cue(modifier.category, *_cue_text(note, doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))))
+        background = self._background.kind_of(target.text)
+        if background is not None:  # "smokes cigarettes": historical by what it is, unless "daily"
+            cues.append(Cue("BACKGROUND", *_cue_text(note, target.start_char, target.end_char)))
         negated = found["NEGATED_EXISTENCE"] and not found["EXCEPTION"]
         sentence = target.sent
         answer = self._templates.answer(note.analysed, target.start_char, target.end_char,
@@ -187,8 +194,8 @@ class AssertionEngine:
         lo, hi = clause_bounds(sentence, target.start, target.end, self._format.clause_breaks)
         return Assertion(
             negated=negated, possible=found["POSSIBLE_EXISTENCE"],
-            historical=found["HISTORICAL"] or (defaults.historical and "HISTORICAL" not in ended
-                                               and not found["CURRENT"]),
+            historical=found["HISTORICAL"] or (not found["CURRENT"] and (
+                background is not None or (defaults.historical and "HISTORICAL" not in ended))),
             hypothetical=found["HYPOTHETICAL"] or (defaults.hypothetical and "HYPOTHETICAL" not in ended)
             or answer == "blank",
             experiencer="other" if found["FAMILY"] or (defaults.experiencer == "other" and "FAMILY" not in ended)
@@ -198,6 +205,12 @@ class AssertionEngine:
 
 
 _EMPTY = Assertion()
+
+
+def _cue_text(note: Note, start: int, end: int) -> tuple[str, int, int]:
+    """The words of ``doc.text[start:end]`` as written in the caller's text, and their offsets."""
+    where = note.to_text(start, end)
+    return note.text[where[0]:where[1]], where[0], where[1]
 
 
 def _trimmed(span: Span) -> tuple[int, int]:
@@ -254,10 +267,11 @@ def _build(folder: Any) -> AssertionEngine:
     modifiers = parse_modifier_rules(_mapping(load_data(folder, "context-rules.yaml"), "context-rules.yaml"),
                                      sources, note_format.scope_breaks, note_format.list_announcers,
                                      note_format.clause_breaks)
+    background = parse_background(_mapping(load_data(folder, "background.yaml"), "background.yaml"), sources)
     nlp = spacy.blank("en")
     nlp.tokenizer = create_medspacy_tokenizer(nlp)
     return AssertionEngine(note_format, NoteSentencizer(note_format), nlp, build_sectionizer(nlp, sections),
-                           build_context(nlp, modifiers), dict(sections.defaults), templates)
+                           build_context(nlp, modifiers), dict(sections.defaults), templates, background)
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

@@ -137,6 +137,10 @@ def _first_rule(d: dict[str, Any]) -> dict[str, Any]:
     ("note-format.yaml", lambda d: d.update(wrap_width=3)),
     ("note-format.yaml", lambda d: d.update(sentence_ends=[])),
     ("language-sources.yaml", lambda d: d["sources"]["MEDSPACY"].update(url="http://insecure")),
+    ("background.yaml", lambda d: d["kinds"]["habit"]["patterns"].append("(unclosed")),
+    ("background.yaml", lambda d: d["kinds"]["habit"].update(patterns=[])),
+    ("background.yaml", lambda d: [d["kinds"]["allergy"].pop(k) for k in ("source", "rationale")]),
+    ("background.yaml", lambda d: d.update(kinds=[])),
 ])
 def test_bad_rule_data_stops_startup(language: Path, name: str, breaker: Any) -> None:
     path = language / name
