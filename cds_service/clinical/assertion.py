@@ -34,10 +34,10 @@ from spacy.tokens import Doc, Span
 
 from ..errors import ConfigurationError
 from ..resources import language_root, load_data
+from .background import BackgroundRules, parse_background
 from .modifiers import ASSERTING, SPAN_GROUP, TERMINATE_PREFIX, build_context, parse_modifier_rules
 from .provenance import parse_language_sources
 from .sections import SectionDefaults, build_sectionizer, parse_sections
-from .background import BackgroundRules, parse_background
 from .sentences import NoteFormat, NoteSentencizer, clause_bounds, parse_note_format
 from .templates import Answer, TemplateRules, parse_templates
 

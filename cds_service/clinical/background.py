@@ -39,7 +39,8 @@ def parse_background(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Back
             raise ValueError(f"{where} must be a mapping")
         check_provenance(row, sources, where)
         patterns = row.get("patterns")
-        if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) and p.strip() for p in patterns):
+        if not (isinstance(patterns, list) and patterns
+                and all(isinstance(p, str) and p.strip() for p in patterns)):
             raise ValueError(f"{where}: patterns must be a non-empty list of regular expressions")
         try:
             compiled[str(kind)] = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)

@@ -9,6 +9,9 @@ commas, semicolons and line breaks. ``templates.yaml`` holds the vocabulary.
 When a line starts with a sign or box, every sign on it stands before its condition: in
 "[x] back pain [x] retention [ ] fever" the "[ ]" is the fever's, not the retention's.
 
+A review-of-systems line may also write the answer right after the condition, with no
+separator ("Fever N. Bladder N / Bowel N"): a Y/N that ends its cell is that condition's answer.
+
 An answer decides the assertion: "yes" affirms, "no" negates, and an unfilled template
 ("Y/N", "[ ]") asserts nothing (the condition is not particular, never present).
 """
@@ -24,7 +27,7 @@ from .provenance import check_provenance
 Answer = Literal["yes", "no", "blank"]
 _ANSWERS: tuple[Answer, ...] = ("yes", "no", "blank")
 #: characters that end a cell (one question and its answer)
-_CELL_END = r"(?=\s*(?:$|[,;.\n\r|]|\s\s|(?-i:\s+[A-Z(\[])))"
+_CELL_END = r"(?=\s*(?:$|[,;:.\n\r|]|\s\s|\s/\s|(?-i:\s+[A-Z(\[])))"
 #: a sign or box is its own delimiter: "saddle anaesthesia (-) urinary retention (-)" is two cells
 _SIGN_END = r"(?=\s|$|[,;.|])"
 
@@ -37,6 +40,7 @@ class TemplateRules:
     marker_after: re.Pattern[str]
     marker_before: re.Pattern[str]
     marker_first: re.Pattern[str]  # a line laid out box first: "[x] back pain [x] retention [ ] fever"
+    spaced: re.Pattern[str]  # an answer right after the condition, no separator: "Bladder N / Bowel N"
     answers: Mapping[str, Answer]
 
     def answer(self, text: str, start: int, end: int, cell_start: int, cell_end: int) -> Answer | None:
@@ -44,7 +48,7 @@ class TemplateRules:
         than ``[cell_start, cell_end)`` (its sentence), or None."""
         after = text[end:cell_end]
         before = text[cell_start:start]
-        found = self.after_separator.match(after) or self.marker_after.match(after)
+        found = self.after_separator.match(after) or self.marker_after.match(after) or self.spaced.match(after)
         prefix = self.marker_before.search(before)
         if prefix is not None and (found is None or _starts_cell(before, prefix.start())
                                    or self.marker_first.match(text, cell_start) is not None):
@@ -63,6 +67,9 @@ def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Templ
         raise ValueError("templates.yaml: max_question_chars must be an integer from 1 to 200")
     answers = _vocabulary(raw.get("answers"), "answers")
     markers = _vocabulary(raw.get("markers"), "markers")
+    spaced = _strings(raw.get("spaced"), "spaced")
+    if any(word.lower() not in answers or answers[word.lower()] == "blank" for word in spaced):
+        raise ValueError("templates.yaml: every spaced answer must be a yes or no answer")
     if not set(markers) <= set(answers) or any(markers[m] != answers[m] for m in markers):
         raise ValueError("templates.yaml: every marker must also be an answer of the same kind")
     question = rf"[^,;:=\n\r()\[\]]{{0,{width}}}?"
@@ -74,6 +81,7 @@ def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Templ
         marker_after=re.compile(rf"[^,;:=\n\r()\[\]]{{0,{width}}}?\s*(?P<answer>{signs}){_SIGN_END}", re.IGNORECASE),
         marker_before=re.compile(rf"(?P<answer>{signs})\s*[^,;:=\n\r()\[\]]{{0,{width}}}$", re.IGNORECASE),
         marker_first=re.compile(rf"\s*(?:[-*•]\s*)?(?:{signs})", re.IGNORECASE),
+        spaced=re.compile(rf"[ \t]+(?P<answer>{_alternation(spaced)}){_CELL_END}", re.IGNORECASE),
         answers={**answers, **markers})
 
 

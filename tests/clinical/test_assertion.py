@@ -134,6 +134,8 @@ def _first_rule(d: dict[str, Any]) -> dict[str, Any]:
     ("templates.yaml", lambda d: d["answers"]["no"].append("y")),
     ("templates.yaml", lambda d: d.update(max_question_chars=-1)),
     ("templates.yaml", lambda d: d.pop("rationale")),
+    ("templates.yaml", lambda d: d["spaced"].append("y/n")),
+    ("templates.yaml", lambda d: d.pop("spaced")),
     ("note-format.yaml", lambda d: d.update(wrap_width=3)),
     ("note-format.yaml", lambda d: d.update(sentence_ends=[])),
     ("language-sources.yaml", lambda d: d["sources"]["MEDSPACY"].update(url="http://insecure")),

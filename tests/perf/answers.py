@@ -23,6 +23,15 @@ or clinical logic, never to make a performance change pass, and say here what ch
   Then assessment lines answered like template lines: note-02, note-26 (stroke) and two
   held-out vignettes lose red flags their notes exclude ("considered: no features", "no focal
   deficit", "CES card given"); nothing else changed.
+- issue 15 (2026-12-03): the blind batch i15-b7 (h7-* vignettes, new keys); review-of-systems
+  answers written without a colon ("Bladder N. Saddle numbness N"), GBS "considered - unlikely",
+  the one-sided stroke face (bilateral or LMN facial weakness is not a BE-FAST sign) and the
+  two-legged GBS ascent: ho-note-gbs-after-chest-infection loses its CES, spinal-infection and
+  stroke cards and ho-note-remote-gbs-cancer-knee its invented complaint and red flags (both
+  forbidden by their labels); a plural leg part without a side ("thighs weak", "from my feet")
+  now reads as both legs, which adds "both legs affected" to the quoted reasons of 4 vignettes;
+  the GBS cards of ascending cases list the same triggers in a new order (bilateral-legs is now
+  a group of the ascent alternative). No red flag was lost that a label expects.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
