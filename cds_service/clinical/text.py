@@ -99,7 +99,7 @@ class TextEngine:
         # Regex rules run here, on the text read once: medspaCy's RegexMatcher rebuilds the
         # Doc's text for every pattern, which costs ~100 ms on a 3 KB note. Token patterns
         # go to medspaCy's TargetMatcher.
-        self._regexes = [(spec.concept, re.compile(p, re.IGNORECASE)) for spec in targets
+        self._regexes = [(spec.concept, target_regex(p)) for spec in targets
                          for p in spec.patterns if isinstance(p, str)]
         matcher = TargetMatcher(assertions.nlp, result_type=None)
         rules = [TargetRule(literal=spec.concept, category=spec.concept, pattern=pattern)
@@ -207,6 +207,20 @@ def parse_targets(raw: Mapping[str, Any], concepts: set[str]) -> list[TargetSpec
             implies.append((item["concept"], _compile(item["when"], where)))
         specs.append(TargetSpec(concept, tuple(rule["patterns"]), exclude, tuple(implies)))
     return specs
+
+
+#: the gap word of target patterns (text-rules.yaml: any word, never a sentence end) ...
+GAP_WORD = r"[^\s.;!?]+"
+#: ... as the engine runs it: never a negation either. A pattern that bridges words between a
+#: body part and a symptom must not bridge the word that denies it: "legs are not weak",
+#: "Legs fine - no weakness" and "weakness of the arms, not the legs" are no weak legs.
+_GAP_NOT_NEGATION = (r"(?!(?:no|not|nor|never|without|neither|denies|denied|deny)\b|[^\s.;!?]*n[’']t\b)"
+                     + GAP_WORD)
+
+
+def target_regex(pattern: str) -> re.Pattern[str]:
+    """A target pattern compiled with its gap words kept off negations (see ``GAP_WORD``)."""
+    return re.compile(pattern.replace(GAP_WORD, _GAP_NOT_NEGATION), re.IGNORECASE)
 
 
 def _compile(pattern: Any, where: str) -> re.Pattern[str]:

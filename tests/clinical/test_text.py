@@ -20,6 +20,7 @@ LEG_WEAKNESS = [
     "left foot drop", "dragging my right leg", "weak legs", "BLE weakness",
     "4/5 strength in left ankle dorsiflexion", "weakness in both legs", "paraparesis",
     "both legs have slowly become weaker", "suddenly could not move the right leg",
+    "L leg just wouldn't work", "R facial droop and leg weakness",
 ]
 
 
@@ -36,6 +37,14 @@ def test_leg_weakness_phrasings(knowledge: Knowledge, text: str) -> None:
     ("heat stroke last summer", "stroke"),
     ("prediabetes", "diabetes"),
     ("benign neoplasm of skin", "cancer"),
+    # a pattern's gap never bridges the word that denies the finding
+    ("legs are not weak", "leg-weakness"),
+    ("Legs fine - no weakness or numbness, walking normally.", "leg-weakness"),
+    ("legs aren't weak", "leg-weakness"),
+    ("weakness of the arms, not the legs", "leg-weakness"),
+    # the stroke face is one-sided
+    ("Bilateral LMN facial weakness.", "stroke-sign"),
+    ("b/l facial weakness", "stroke-sign"),
 ])
 def test_traps(knowledge: Knowledge, text: str, absent: str) -> None:
     assert absent not in present(knowledge, text)

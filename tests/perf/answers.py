@@ -32,6 +32,10 @@ or clinical logic, never to make a performance change pass, and say here what ch
   now reads as both legs, which adds "both legs affected" to the quoted reasons of 4 vignettes;
   the GBS cards of ascending cases list the same triggers in a new order (bilateral-legs is now
   a group of the ascent alternative). No red flag was lost that a label expects.
+  Then target gaps kept off negations ("Legs fine - no weakness", "legs are not weak"):
+  h7-short-ex-ivdu-sudden-lift and note-33 lose the invented leg-weakness cards (their labels
+  forbid them), and ali-classic-six-ps quotes one piece of evidence less ("pale, no pulse in the
+  foot" had bridged the negation); nothing else changed.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
