@@ -36,6 +36,8 @@ or clinical logic, never to make a performance change pass, and say here what ch
   h7-short-ex-ivdu-sudden-lift and note-33 lose the invented leg-weakness cards (their labels
   forbid them), and ali-classic-six-ps quotes one piece of evidence less ("pale, no pulse in the
   foot" had bridged the negation); nothing else changed.
+- issue 15 (2026-12-03): the blind batch i15-b8 (ho8-* vignettes, new keys only; their first
+  contact answers, misses included, before any rule changed for them).
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
