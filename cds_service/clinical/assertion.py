@@ -38,7 +38,7 @@ from .background import BackgroundRules, parse_background
 from .modifiers import ASSERTING, SPAN_GROUP, TERMINATE_PREFIX, build_context, parse_modifier_rules
 from .provenance import parse_language_sources
 from .sections import SectionDefaults, build_sectionizer, parse_sections
-from .sentences import NoteFormat, NoteSentencizer, clause_bounds, parse_note_format
+from .sentences import NoteFormat, NoteSentencizer, clause_bounds, is_break, parse_note_format
 from .templates import Answer, TemplateRules, parse_templates
 
 Experiencer = Literal["patient", "other"]
@@ -181,8 +181,8 @@ class AssertionEngine:
         background = self._background.kind_of(target.text)
         if background is not None:  # "smokes cigarettes": historical by what it is, unless "daily"
             cues.append(Cue("BACKGROUND", *_cue_text(note, target.start_char, target.end_char)))
-        negated = found["NEGATED_EXISTENCE"] and not found["EXCEPTION"]
         sentence = target.sent
+        negated = found["NEGATED_EXISTENCE"] and not found["EXCEPTION"] and not self._own_polarity(target, sentence)
         answer = self._templates.answer(note.analysed, target.start_char, target.end_char,
                                         sentence.start_char, sentence.end_char)
         if answer is not None:
@@ -202,6 +202,28 @@ class AssertionEngine:
             else "patient",
             section=category, sentence=note.to_text(*_trimmed(sentence)),
             clause=note.to_text(doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])), answer=answer, cues=tuple(cues))
+
+    def _own_polarity(self, target: Span, sentence: Span) -> bool:
+        """Whether the negations of ``target`` stop before it at a clause stated as an inability
+        ("no pedal pulses palpable, can't move her toes, foot numb"): that clause states its own
+        polarity and ends the list the negation ran over (``note-format.yaml`` inability_openers).
+        A negation in the target's own clause still applies ("no longer unable to walk")."""
+        negations = [m for m in target._.modifiers if m.category == "NEGATED_EXISTENCE"]
+        starts = self._inability_clauses(sentence)
+        return bool(negations) and all(
+            any(m.modifier_span[1] <= start <= target.start for start in starts) for m in negations)
+
+    def _inability_clauses(self, sentence: Span) -> list[int]:
+        """Token indexes of the clauses of ``sentence`` that open with an inability word."""
+        doc, out = sentence.doc, []
+        for i in range(sentence.start, sentence.end):
+            if i > sentence.start and not is_break(doc[i - 1], self._format.clause_breaks):
+                continue
+            text = doc[i:min(i + 4, sentence.end)].text.lower()
+            if any(text.startswith(w) and (len(text) == len(w) or not text[len(w)].isalnum())
+                   for w in self._format.inability_openers):
+                out.append(i)
+        return out
 
 
 _EMPTY = Assertion()

@@ -9,6 +9,8 @@ anything else (a year, "history of") is not a duration, and the mention stays in
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from datetime import date
 
 _NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
             "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "few": 3, "couple": 2, "several": 4}
@@ -29,3 +31,28 @@ def days_ago(text: str) -> int | None:
     if found is not None:
         return 2 * _UNIT_DAYS[found.group(1)]  # "last week" is at most two weeks back
     return 1 if _YESTERDAY.search(low) else None
+
+
+_DATE = r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})[/.](\d{1,2})[/.](\d{4})"
+
+
+def days_since_labelled_date(text: str, labels: Iterable[str], today: date) -> int | None:
+    """Days from the date written after one of ``labels`` ("Discharged: 13/11/2026") to
+    ``today``; for a day/month date that reads both ways (08/11/2026) the nearer reading, so a
+    text is put in the past only when every reading is. None when no such date is written."""
+    words = "|".join(re.escape(label) for label in labels)
+    if not words:
+        return None
+    found = re.search(rf"\b(?:{words})\s*[:=-]?\s*(?:{_DATE})", text, re.IGNORECASE)
+    if found is None:
+        return None
+    iso_y, iso_m, iso_d, a, b, year = found.groups()
+    readings = ([(int(iso_y), int(iso_m), int(iso_d))] if iso_y
+                else [(int(year), int(b), int(a)), (int(year), int(a), int(b))])
+    days = []
+    for y, m, d in readings:
+        try:
+            days.append((today - date(y, m, d)).days)
+        except ValueError:
+            continue  # 13/11 read as month 13
+    return min(days, key=abs) if days else None

@@ -24,7 +24,7 @@ from ..budget import Deadline
 from ..fhir.dates import to_date
 from ..fhir.notes import Note, is_reference_to
 from ..fhir.record import PatientRecord
-from .elapsed import days_ago
+from .elapsed import days_ago, days_since_labelled_date
 from .knowledge import Knowledge, LabFinding
 from .model import Anchor, Evidence, Finding, Findings, Laterality
 from .rules import excluded_causes, fire_red_flags, rank_differential, usable_findings
@@ -90,7 +90,7 @@ def detect_findings(record: PatientRecord, knowledge: Knowledge, today: date,
 def _collect_hits(record: PatientRecord, knowledge: Knowledge, today: date, age: int | None,
                   deadline: Deadline | None = None) -> Iterator[Hit]:
     encounter_dx = set(_encounter_condition_refs(record))
-    yield from _encounter_hits(record, knowledge)
+    yield from _encounter_hits(record, knowledge, today)
     for condition in record.conditions:
         yield from _condition_hits(condition, record, knowledge, today, encounter_dx)
     for observation in record.observations:
@@ -112,15 +112,24 @@ def _note_hits(note: Note, record: PatientRecord, knowledge: Knowledge, today: d
     when = to_date(note.date)
     recent = when is not None and -1 <= (today - when).days <= knowledge.note_recent_days
     yield from _text_hits(note.text, "DocumentReference", note.resource_id, note.element, knowledge,
-                          current=this_encounter or recent, display=note.title)
+                          current=(this_encounter or recent) and not _ended_long_ago(note.text, knowledge, today),
+                          display=note.title)
 
 
-def _encounter_hits(record: PatientRecord, knowledge: Knowledge) -> Iterator[Hit]:
+def _ended_long_ago(text: str, knowledge: Knowledge, today: date) -> bool:
+    """Whether ``text`` gives its own end of care (a discharge date) more than
+    ``note_recent_days`` back: it then tells of that admission, not of today."""
+    days = days_since_labelled_date(text, knowledge.note_end_labels, today)
+    return days is not None and days > knowledge.note_recent_days
+
+
+def _encounter_hits(record: PatientRecord, knowledge: Knowledge, today: date) -> Iterator[Hit]:
     encounter = record.encounter
     if encounter is None:
         return
     for i, concept in enumerate(encounter.reasonCode or []):
-        yield from _concept_hits(concept, "Encounter", encounter.id, f"reasonCode[{i}]", knowledge, current=True)
+        current = not _ended_long_ago(concept.text or "", knowledge, today)
+        yield from _concept_hits(concept, "Encounter", encounter.id, f"reasonCode[{i}]", knowledge, current=current)
 
 
 def _encounter_condition_refs(record: PatientRecord) -> Iterator[int]:

@@ -192,6 +192,8 @@ class Knowledge:
     lab_findings: tuple[LabFinding, ...] = ()
     interpretation: Interpretation | None = None
     note_recent_days: int = 0  # a note not of this encounter speaks of today only if this recent
+    #: labels of the date a text gives for its own end of care ("Discharged: 13/11/2026")
+    note_end_labels: tuple[str, ...] = ()
     #: the union of the three code sets above, precomputed for is_relevant_observation
     observation_code_set: frozenset[tuple[str, str]] = frozenset()
 
@@ -338,6 +340,7 @@ def _build(root: Any, language: Any) -> Knowledge:
         temperature_recent_days=int(obs["temperature"]["recent_days"]),
         problem_recent_days=int(obs["problem_list"]["recent_days"]),
         note_recent_days=int((obs.get("notes") or {}).get("recent_days", 0)),
+        note_end_labels=tuple(str(x) for x in (obs.get("notes") or {}).get("end_of_care_labels") or ()),
         age_over=ages["age_over"], age_under=ages["age_under"],
         lab_findings=lab_findings, interpretation=interpretation,
     )

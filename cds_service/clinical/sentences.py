@@ -43,6 +43,9 @@ class NoteFormat:
     scope_breaks: frozenset[str]
     #: words that make the following colon announce a list, not end a scope
     list_announcers: frozenset[str]
+    #: words that open a finding stated as an inability ("can't move her toes"): such a finding
+    #: carries its own polarity, so a negation before it in an earlier clause is not about it
+    inability_openers: frozenset[str]
 
 
 def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
@@ -60,7 +63,8 @@ def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
         if not raw.get(key):
             raise ValueError(f"note-format.yaml: needs {key}")
     return NoteFormat(words("sentence_ends"), words("abbreviations"), words("bullets"), width,
-                      words("clause_breaks"), words("scope_breaks"), words("list_announcers"))
+                      words("clause_breaks"), words("scope_breaks"), words("list_announcers"),
+                      words("inability_openers"))
 
 
 class NoteSentencizer:

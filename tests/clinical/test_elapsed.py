@@ -1,9 +1,11 @@
 """days_ago: how far back a relative time cue points, and nothing for cues that name no span."""
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
-from cds_service.clinical.elapsed import days_ago
+from cds_service.clinical.elapsed import days_ago, days_since_labelled_date
 
 
 @pytest.mark.parametrize(("cue", "days"), [
@@ -24,3 +26,24 @@ def test_relative_cues_give_their_far_end(cue: str, days: int | None) -> None:
 @pytest.mark.parametrize("cue", ["in 2010", "history of", "previously", "as a child", "many weeks ago", ""])
 def test_cues_without_a_span_give_none(cue: str) -> None:
     assert days_ago(cue) is None
+
+
+LABELS = ("discharged", "date of discharge")
+TODAY = date(2026, 11, 29)
+
+
+@pytest.mark.parametrize(("text", "days"), [
+    ("Admitted: 08/11/2026    Discharged: 13/11/2026", 16),
+    ("Date of discharge 2026-11-28", 1),
+    # day/month or month/day: the nearer reading (11 Aug or 8 Nov), so the text is old only if both are
+    ("Discharged: 08/11/2026", 21),
+    ("Discharged: 11/28/2026", 1),
+    ("DISCHARGED 31.10.2026", 29),
+])
+def test_a_labelled_end_of_care_date_gives_its_age(text: str, days: int) -> None:
+    assert days_since_labelled_date(text, LABELS, TODAY) == days
+
+
+@pytest.mark.parametrize("text", ["Discharged home with family", "Admitted: 08/11/2026", "discharged: 99/99/2026", ""])
+def test_no_labelled_date_gives_none(text: str) -> None:
+    assert days_since_labelled_date(text, LABELS, TODAY) is None

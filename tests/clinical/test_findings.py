@@ -288,3 +288,37 @@ def test_a_concept_inside_another_phrase_is_kept_but_a_refined_head_is_not(knowl
     assert "disc-herniation" in {d.id for d in inside.differential}
     skin = findings(knowledge, patient(), encounter("Weak legs. PMH: basal cell carcinoma excised 2020"))
     assert "cancer" not in risk_ids(skin)
+
+
+DISCHARGE = ("DISCHARGE SUMMARY - VASCULAR SURGERY\nDischarged: {date}\n"
+             "Presentation: sudden cold, painful, pulseless left leg with weakness of ankle movements.")
+
+
+def test_a_discharge_summary_of_an_old_admission_is_history(knowledge: Knowledge) -> None:
+    """A text that names its own discharge date tells of that admission (observations.yaml notes)."""
+    old = findings(knowledge, patient(), encounter(DISCHARGE.format(date="08/11/2026")))
+    assert old.anchor is None and "limb-ischemia" not in flags(old)
+    recent = findings(knowledge, patient(), encounter(DISCHARGE.format(date="2026-11-23")))
+    assert recent.anchor is not None and "limb-ischemia" in flags(recent)
+
+
+@pytest.mark.parametrize(("text", "fires"), [
+    # claudication: pulseless, weak on walking, eased standing still, feet warm
+    ("legs go weak after 150 yds, eases after standing still. Foot pulses absent.", False),
+    # acute on chronic: the same claudicant with a sudden change, or a pale pulseless numb leg
+    ("known claudication. Sudden pain in the left leg, foot pulses absent.", True),
+    ("known claudication. Left leg pale and cold, no pedal pulses, foot numb.", True),
+])
+def test_limb_ischaemia_and_claudication(knowledge: Knowledge, text: str, fires: bool) -> None:
+    assert ("limb-ischemia" in flags(findings(knowledge, patient(), encounter(text)))) is fires
+
+
+@pytest.mark.parametrize(("text", "age", "fires"), [
+    ("back pain after a fall down two steps, legs weak", "1983-01-01", False),
+    ("back pain after a 3 m fall from a ladder", "1983-01-01", True),
+    ("sudden mid-back pain coughing, point tenderness T11, on prednisolone for 14 months", "1968-01-01", True),
+    ("back pain after a fall, legs weak", "1950-01-01", True),
+])
+def test_fracture_by_mechanism(knowledge: Knowledge, text: str, age: str, fires: bool) -> None:
+    """Major trauma, or minor trauma or point tenderness beside steroids, osteoporosis or age [S12]."""
+    assert ("fracture" in flags(findings(knowledge, patient(birth=age), encounter(text)))) is fires

@@ -21,6 +21,9 @@ LEG_WEAKNESS = [
     "4/5 strength in left ankle dorsiflexion", "weakness in both legs", "paraparesis",
     "both legs have slowly become weaker", "suddenly could not move the right leg",
     "L leg just wouldn't work", "R facial droop and leg weakness",
+    # strength shorthand and carers' words (blind batch i15-b8)
+    "RLL 2/5", "LLL 2/5, LUL 1/5", "Rt sided weakness", "her left leg won't take her weight",
+    "can't get up off the loo seat", "rt leg \"gone dead\"",
 ]
 
 
@@ -45,6 +48,10 @@ def test_leg_weakness_phrasings(knowledge: Knowledge, text: str) -> None:
     # the stroke face is one-sided
     ("Bilateral LMN facial weakness.", "stroke-sign"),
     ("b/l facial weakness", "stroke-sign"),
+    # RLL without a grade is the right lower lobe
+    ("RLL consolidation on CXR", "leg-weakness"),
+    # a fall is trauma, but not major trauma
+    ("fell down two steps at work", "major-trauma"),
 ])
 def test_traps(knowledge: Knowledge, text: str, absent: str) -> None:
     assert absent not in present(knowledge, text)
@@ -194,4 +201,26 @@ def test_a_long_note_costs_time_linear_in_its_length(knowledge: Knowledge) -> No
 def test_quotes_and_negated_verbs_of_retention(knowledge: Knowledge, text: str, concept: str) -> None:
     """A quote mark around the patient's words, or a typographic apostrophe, hides nothing;
     "has not passed urine" is retention, not a denial of it."""
+    assert concept in present(knowledge, text)
+
+
+@pytest.mark.parametrize("text,concept", [
+    ("left side of her mouth drooping", "stroke-sign"),
+    ("her words are muddled", "stroke-sign"),
+    ("RUL drift", "stroke-sign"),
+    ("IDC L breast 2018, on letrozole", "cancer"),
+    ("CT: L1 burst fracture", "vertebral-fracture"),
+    ("3 m fall from a ladder", "major-trauma"),
+    ("motorcyclist hit by a car", "major-trauma"),
+    ("motorbike RTC", "trauma"),
+    ("point tenderness T11", "spinal-point-tenderness"),
+    ("numbness in my privates when wiping", "saddle-anaesthesia"),
+    ("reduced pinprick S3-S5 on the left", "saddle-anaesthesia"),
+    ("difficulty starting her stream", "bladder-dysfunction"),
+    ("feels she is not emptying her bladder", "bladder-dysfunction"),
+    ("no fem/pop/pedal pulses palpable", "absent-pulses"),
+    ("suspected cauder equina syndrome", "cauda-equina-syndrome"),
+])
+def test_note_vocabulary(knowledge: Knowledge, text: str, concept: str) -> None:
+    """Words of writers other than the ED doctor (paramedics, carers, GP letters: batch i15-b8)."""
     assert concept in present(knowledge, text)

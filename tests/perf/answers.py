@@ -37,7 +37,25 @@ or clinical logic, never to make a performance change pass, and say here what ch
   forbid them), and ali-classic-six-ps quotes one piece of evidence less ("pale, no pulse in the
   foot" had bridged the negation); nothing else changed.
 - issue 15 (2026-12-03): the blind batch i15-b8 (ho8-* vignettes, new keys only; their first
-  contact answers, misses included, before any rule changed for them).
+  contact answers, misses included, before any rule changed for them). Then the mechanisms for
+  its classes: an inability clause ends a negated list ("no pedal pulses palpable, can't move
+  her toes, foot numb"); strength shorthand RLL/LLL, "Rt/Lt sided", carers' and lay words for a
+  leg that fails; BE-FAST face and speech in lay words; IDC/ILC and breast or prostate endocrine
+  therapies as cancer; burst and level-named fractures; hesitancy, incomplete emptying and
+  reversed-order saddle pinprick; major trauma (road collision, fall from a height) apart from a
+  minor fall, which counts for a fracture only beside osteoporosis, steroids or age over 70, as
+  does spinal point tenderness. b8's 8 missed red flags are found; h7-short-mscc-nsclc, ho-doc-04
+  and ho8-note-aos-renal-mscc lose the fracture card their labels forbid (a fall or cancer is
+  not a fracture risk alone), ho8's CES referral loses its minor-fall fracture; elsewhere only
+  quoted evidence changed (more evidence, "major trauma" named where a collision is).
+  Then "NAD"/"normal" as a screen line's no, a clinician explaining a condition's symptoms as
+  safety-netting, a cessation after a contrast ("... but has been abstinent for 35 years"), a
+  text's own discharge date dating it, and claudication kept apart from limb ischaemia (a
+  sudden change, or a pale pulseless leg with numbness or weakness, still fires): ho8-ortho-
+  letter-stenosis, ho8-note-physio-l5-foot-drop, ho8-gp-pad-standing-still,
+  h7-note-pad-claudication and the ho8 vascular discharge summary lose the red flags (and, for
+  the discharge summary, the invented complaint) their labels forbid; the other limb-ischaemia
+  cards list the same triggers in a new order.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
