@@ -148,6 +148,11 @@ class AssertionEngine:
         self._background = background
         self.nlp = nlp
 
+    @property
+    def note_format(self) -> NoteFormat:
+        """The layout rules the engine reads notes with (``note-format.yaml``)."""
+        return self._format
+
     def make_note(self, text: str) -> Note:
         """Tokenize ``text`` and set its sentences and sections (no targets yet)."""
         collapsed, origin = _collapse_blanks(text)

@@ -46,6 +46,8 @@ class NoteFormat:
     #: words that open a finding stated as an inability ("can't move her toes"): such a finding
     #: carries its own polarity, so a negation before it in an earlier clause is not about it
     inability_openers: frozenset[str]
+    #: words a target pattern's gap word may not be (clinical/text.py ``gap_free_of``)
+    gap_negations: frozenset[str]
 
 
 def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
@@ -64,7 +66,7 @@ def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
             raise ValueError(f"note-format.yaml: needs {key}")
     return NoteFormat(words("sentence_ends"), words("abbreviations"), words("bullets"), width,
                       words("clause_breaks"), words("scope_breaks"), words("list_announcers"),
-                      words("inability_openers"))
+                      words("inability_openers"), words("gap_negations"))
 
 
 class NoteSentencizer:

@@ -13,7 +13,7 @@ and results are cached by text, because the same reason texts recur across calls
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -99,7 +99,8 @@ class TextEngine:
         # Regex rules run here, on the text read once: medspaCy's RegexMatcher rebuilds the
         # Doc's text for every pattern, which costs ~100 ms on a 3 KB note. Token patterns
         # go to medspaCy's TargetMatcher.
-        self._regexes = [(spec.concept, target_regex(p)) for spec in targets
+        gap = gap_free_of(assertions.note_format.gap_negations)
+        self._regexes = [(spec.concept, target_regex(p, gap)) for spec in targets
                          for p in spec.patterns if isinstance(p, str)]
         matcher = TargetMatcher(assertions.nlp, result_type=None)
         rules = [TargetRule(literal=spec.concept, category=spec.concept, pattern=pattern)
@@ -209,18 +210,22 @@ def parse_targets(raw: Mapping[str, Any], concepts: set[str]) -> list[TargetSpec
     return specs
 
 
-#: the gap word of target patterns (text-rules.yaml: any word, never a sentence end) ...
+#: the gap word of target patterns (text-rules.yaml: any word, never a sentence end)
 GAP_WORD = r"[^\s.;!?]+"
-#: ... as the engine runs it: never a negation either. A pattern that bridges words between a
-#: body part and a symptom must not bridge the word that denies it: "legs are not weak",
-#: "Legs fine - no weakness" and "weakness of the arms, not the legs" are no weak legs.
-_GAP_NOT_NEGATION = (r"(?!(?:no|not|nor|never|without|neither|denies|denied|deny)\b|[^\s.;!?]*n[’']t\b)"
-                     + GAP_WORD)
 
 
-def target_regex(pattern: str) -> re.Pattern[str]:
-    """A target pattern compiled with its gap words kept off negations (see ``GAP_WORD``)."""
-    return re.compile(pattern.replace(GAP_WORD, _GAP_NOT_NEGATION), re.IGNORECASE)
+def gap_free_of(negations: Iterable[str]) -> str:
+    """``GAP_WORD`` as the engine runs it: never one of ``negations`` (note-format.yaml
+    ``gap_negations``) nor a word ending in "n't". A pattern that bridges words between a body
+    part and a symptom must not bridge the word that denies it: "legs are not weak" and "Legs
+    fine - no weakness" are no weak legs."""
+    words = "|".join(sorted((re.escape(w) for w in negations), key=len, reverse=True))
+    return rf"(?!(?:{words})\b|[^\s.;!?]*n[’']t\b)" + GAP_WORD
+
+
+def target_regex(pattern: str, gap: str) -> re.Pattern[str]:
+    """A target pattern compiled with its gap words replaced by ``gap`` (``gap_free_of``)."""
+    return re.compile(pattern.replace(GAP_WORD, gap), re.IGNORECASE)
 
 
 def _compile(pattern: Any, where: str) -> re.Pattern[str]:
