@@ -48,6 +48,8 @@ def test_leg_weakness_phrasings(knowledge: Knowledge, text: str) -> None:
     # the stroke face is one-sided
     ("Bilateral LMN facial weakness.", "stroke-sign"),
     ("b/l facial weakness", "stroke-sign"),
+    # ... and so is its arm: both arms are GBS's upper-body weakness
+    ("Weakness of legs and arms, worse each day", "stroke-sign"),
     # RLL without a grade is the right lower lobe
     ("RLL consolidation on CXR", "leg-weakness"),
     # a fall is trauma, but not major trauma
@@ -220,6 +222,7 @@ def test_quotes_and_negated_verbs_of_retention(knowledge: Knowledge, text: str, 
     ("feels she is not emptying her bladder", "bladder-dysfunction"),
     ("no fem/pop/pedal pulses palpable", "absent-pulses"),
     ("suspected cauder equina syndrome", "cauda-equina-syndrome"),
+    ("Weakness of legs and arms, worse each day", "upper-body-weakness"),
 ])
 def test_note_vocabulary(knowledge: Knowledge, text: str, concept: str) -> None:
     """Words of writers other than the ED doctor (paramedics, carers, GP letters: batch i15-b8)."""

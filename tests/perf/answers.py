@@ -55,7 +55,10 @@ or clinical logic, never to make a performance change pass, and say here what ch
   letter-stenosis, ho8-note-physio-l5-foot-drop, ho8-gp-pad-standing-still,
   h7-note-pad-claudication and the ho8 vascular discharge summary lose the red flags (and, for
   the discharge summary, the invented complaint) their labels forbid; the other limb-ischaemia
-  cards list the same triggers in a new order.
+  cards list the same triggers in a new order. Then an event dated by what followed it ("2
+  months ago after a TIA"), "dx" as a relative's clinical verb and the one-sided BE-FAST arm
+  ("weakness of legs and arms" is both arms): note-13 and note-08 lose the stroke card and
+  ho-short-brother-gbs the GBS card their labels forbid; nothing else changed.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
