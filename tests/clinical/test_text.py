@@ -54,6 +54,8 @@ def test_leg_weakness_phrasings(knowledge: Knowledge, text: str) -> None:
     ("RLL consolidation on CXR", "leg-weakness"),
     # a fall is trauma, but not major trauma
     ("fell down two steps at work", "major-trauma"),
+    # a limb always cold, or cold in winter, is a habit, not an ischaemic limb
+    ("She says her feet are always cold in winter.", "cold-pale-limb"),
 ])
 def test_traps(knowledge: Knowledge, text: str, absent: str) -> None:
     assert absent not in present(knowledge, text)

@@ -58,7 +58,9 @@ or clinical logic, never to make a performance change pass, and say here what ch
   cards list the same triggers in a new order. Then an event dated by what followed it ("2
   months ago after a TIA"), "dx" as a relative's clinical verb and the one-sided BE-FAST arm
   ("weakness of legs and arms" is both arms): note-13 and note-08 lose the stroke card and
-  ho-short-brother-gbs the GBS card their labels forbid; nothing else changed.
+  ho-short-brother-gbs the GBS card their labels forbid; nothing else changed. Then a limb
+  "always cold in winter" is no cold limb: mod-cold-feet-in-winter loses its forbidden
+  limb-ischaemia card.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
