@@ -61,6 +61,8 @@ or clinical logic, never to make a performance change pass, and say here what ch
   ho-short-brother-gbs the GBS card their labels forbid; nothing else changed. Then a limb
   "always cold in winter" is no cold limb: mod-cold-feet-in-winter loses its forbidden
   limb-ischaemia card.
+- issue 15 (2026-12-03): the blind batch i15-b9 (h9-* vignettes, new keys only; their first
+  contact answers, misses included, before any rule changed for them).
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
