@@ -42,13 +42,17 @@ class TemplateRules:
     marker_first: re.Pattern[str]  # a line laid out box first: "[x] back pain [x] retention [ ] fever"
     spaced: re.Pattern[str]  # an answer right after the condition, no separator: "Bladder N / Bowel N"
     answers: Mapping[str, Answer]
+    #: a question line answered after its question mark: every condition of the question, its
+    #: examples and lists included ("Hx of cancer, IV drug use or on steroids? NO")
+    after_question: re.Pattern[str] | None = None
 
     def answer(self, text: str, start: int, end: int, cell_start: int, cell_end: int) -> Answer | None:
         """The templated answer for the condition at ``text[start:end]``, looking no further
         than ``[cell_start, cell_end)`` (its sentence), or None."""
         after = text[end:cell_end]
         before = text[cell_start:start]
-        found = self.after_separator.match(after) or self.marker_after.match(after) or self.spaced.match(after)
+        found = (self.after_separator.match(after) or self.marker_after.match(after) or self.spaced.match(after)
+                 or (self.after_question.match(after) if self.after_question is not None else None))
         prefix = self.marker_before.search(before)
         if prefix is not None and (found is None or _starts_cell(before, prefix.start())
                                    or self.marker_first.match(text, cell_start) is not None):
@@ -73,6 +77,8 @@ def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Templ
     if not set(markers) <= set(answers) or any(markers[m] != answers[m] for m in markers):
         raise ValueError("templates.yaml: every marker must also be an answer of the same kind")
     question = rf"[^,;:=\n\r()\[\]]{{0,{width}}}?"
+    marks = _strings(raw["question_marks"], "question_marks") if raw.get("question_marks") else ()
+    mark = "|".join(re.escape(m) for m in marks)
     sep = "|".join(re.escape(s) for s in sorted(separators, key=len, reverse=True))
     words = _alternation(answers)
     signs = _alternation(markers)
@@ -82,7 +88,9 @@ def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Templ
         marker_before=re.compile(rf"(?P<answer>{signs})\s*[^,;:=\n\r()\[\]]{{0,{width}}}$", re.IGNORECASE),
         marker_first=re.compile(rf"\s*(?:[-*•]\s*)?(?:{signs})", re.IGNORECASE),
         spaced=re.compile(rf"[ \t]+(?P<answer>{_alternation(spaced)}){_CELL_END}", re.IGNORECASE),
-        answers={**answers, **markers})
+        answers={**answers, **markers},
+        after_question=(re.compile(rf"[^\n\r]{{0,200}}?(?:{mark})[ \t]*(?P<answer>{words}){_CELL_END}", re.IGNORECASE)
+                        if marks else None))
 
 
 def _starts_cell(before: str, at: int) -> bool:

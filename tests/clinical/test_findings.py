@@ -322,3 +322,14 @@ def test_limb_ischaemia_and_claudication(knowledge: Knowledge, text: str, fires:
 def test_fracture_by_mechanism(knowledge: Knowledge, text: str, age: str, fires: bool) -> None:
     """Major trauma, or minor trauma or point tenderness beside steroids, osteoporosis or age [S12]."""
     assert ("fracture" in flags(findings(knowledge, patient(birth=age), encounter(text)))) is fires
+
+
+def test_hypokalaemia_lowers_gbs_to_a_checklist(knowledge: Knowledge) -> None:
+    """A profound hypokalaemia explains a flaccid weakness [S13] [S28]: GBS is still raised,
+    as a warning to confirm, never dropped."""
+    text = "Both legs weak since last night, arms weak too, reflexes absent."
+    alone = {f.id: f for f in findings(knowledge, patient(), encounter(text)).red_flags}
+    assert alone["guillain-barre"].indicator == "critical"
+    low_k = {f.id: f for f in findings(knowledge, patient(), encounter(text + " K 1.9 mmol/L.")).red_flags}
+    assert low_k["guillain-barre"].indicator == "warning"
+    assert "low-potassium" in {t.concept for t in low_k["guillain-barre"].triggers}

@@ -24,6 +24,9 @@ LEG_WEAKNESS = [
     # strength shorthand and carers' words (blind batch i15-b8)
     "RLL 2/5", "LLL 2/5, LUL 1/5", "Rt sided weakness", "her left leg won't take her weight",
     "can't get up off the loo seat", "rt leg \"gone dead\"",
+    # US triage and clinic words (blind batch i15-b9)
+    "His right leg just quit on him", "L leg \"won't listen\"", "dragging L foot", "the leg just dies",
+    "a powerless R leg at high effort", "legs \"feel like rubber\"",
 ]
 
 
@@ -225,6 +228,9 @@ def test_quotes_and_negated_verbs_of_retention(knowledge: Knowledge, text: str, 
     ("no fem/pop/pedal pulses palpable", "absent-pulses"),
     ("suspected cauder equina syndrome", "cauda-equina-syndrome"),
     ("Weakness of legs and arms, worse each day", "upper-body-weakness"),
+    ("when I wipe it's like it's not my skin", "saddle-anaesthesia"),
+    ("she has to strain to get her urine going", "bladder-dysfunction"),
+    ("felt something give in her low back - sudden severe pain", "back-pain"),
 ])
 def test_note_vocabulary(knowledge: Knowledge, text: str, concept: str) -> None:
     """Words of writers other than the ED doctor (paramedics, carers, GP letters: batch i15-b8)."""

@@ -63,6 +63,10 @@ or clinical logic, never to make a performance change pass, and say here what ch
   limb-ischaemia card.
 - issue 15 (2026-12-03): the blind batch i15-b9 (h9-* vignettes, new keys only; their first
   contact answers, misses included, before any rule changed for them).
+  Then question lines answered after "?", "low suspicion for" as a negation, ROS ": neg",
+  symptoms-and-where-to-go as safety-netting, US and lay words, and hypokalaemia lowering GBS
+  to a checklist: only h9 answers change topics; h7-note-hypokalaemia-gbs-unlikely and note-14
+  keep their GBS card as a "Suspected" warning with the low potassium listed.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
