@@ -106,8 +106,9 @@ class RedFlagRule:
     when: tuple[Alternative, ...]
     supporting: tuple[str, ...] = ()
     #: findings that explain the picture another way (a profound hypokalaemia beside a flaccid
-    #: weakness): the flag is still raised, as a checklist to confirm, not as a critical alert
-    explained_by: tuple[str, ...] = ()
+    #: weakness) or argue against it (a course over months): the flag is still raised, as a
+    #: checklist to confirm, not as a critical alert
+    lowered_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -401,7 +402,7 @@ def _parse_red_flag(row: Mapping[str, Any], known: set[str], sources: Mapping[st
     return RedFlagRule(id=rid, topic=row["topic"], indicator=row["indicator"], label=str(row.get("label", rid)),
                        sources=_source_ids(row, sources, where), when=alternatives,
                        supporting=_check_concepts(row.get("supporting") or [], known, where),
-                       explained_by=_check_concepts(row.get("explained_by") or [], known, where))
+                       lowered_by=_check_concepts(row.get("lowered_by") or [], known, where))
 
 
 def _parse_lab_findings(obs: Mapping[str, Any], systems: Mapping[str, str], lab_codes: frozenset[tuple[str, str]],

@@ -2,10 +2,11 @@
 
 A rule fires when any of its alternatives holds; an alternative holds when every group has
 at least one usable finding and none of its ``unless`` concepts is usable; a rule's
-``explained_by`` finding (another cause of the same picture) lowers it to a checklist. Usable: history
-concepts whenever present (a past cancer counts, clinical-reference section 1 rule-engine
-notes); complaint and exposure concepts only when current. No red flag fires unless a
-concept of the service's scope is current (the complaint the service is about).
+``lowered_by`` finding (another cause of the same picture, or a course that argues against
+it) lowers it to a checklist. Usable: history concepts whenever present (a past cancer
+counts, clinical-reference section 1 rule-engine notes); complaint and exposure concepts
+only when current. No red flag fires unless a concept of the service's scope is current
+(the complaint the service is about).
 """
 from __future__ import annotations
 
@@ -41,12 +42,12 @@ def fire_red_flags(usable: Mapping[str, Finding], knowledge: Knowledge) -> tuple
                     triggers.update((f.concept, f) for f in group)
         if not triggers:
             continue
-        explained = {c: usable[c] for c in rule.explained_by if c in usable}
-        if explained:  # another finding explains the picture: ask, do not alarm
+        lowering = {c: usable[c] for c in rule.lowered_by if c in usable}
+        if lowering:  # another finding explains the picture or argues against it: ask, do not alarm
             confirmed = False
         possible = not confirmed or all(f.possible for f in triggers.values())
         indicator = rule.indicator if confirmed or rule.indicator != "critical" else "warning"
-        supporting = {c: usable[c] for c in (*rule.supporting, *explained) if c in usable and c not in triggers}
+        supporting = {c: usable[c] for c in (*rule.supporting, *lowering) if c in usable and c not in triggers}
         fired.append(RedFlag(id=rule.id, topic=rule.topic, indicator=indicator,
                              triggers=tuple(triggers.values()) + tuple(supporting.values()),
                              possible=possible, rule_source=rule.sources))

@@ -333,3 +333,10 @@ def test_hypokalaemia_lowers_gbs_to_a_checklist(knowledge: Knowledge) -> None:
     low_k = {f.id: f for f in findings(knowledge, patient(), encounter(text + " K 1.9 mmol/L.")).red_flags}
     assert low_k["guillain-barre"].indicator == "warning"
     assert "low-potassium" in {t.concept for t in low_k["guillain-barre"].triggers}
+
+
+def test_a_course_over_months_lowers_gbs_to_a_checklist(knowledge: Knowledge) -> None:
+    text = ("~9 months of slowly progressive numbness starting in the toes, now to mid-shins, and over the "
+            "last 3-4 months weakness of both ankles.")
+    flags_by_id = {f.id: f for f in findings(knowledge, patient(), encounter(text)).red_flags}
+    assert flags_by_id["guillain-barre"].indicator == "warning"

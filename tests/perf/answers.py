@@ -67,6 +67,10 @@ or clinical logic, never to make a performance change pass, and say here what ch
   symptoms-and-where-to-go as safety-netting, US and lay words, and hypokalaemia lowering GBS
   to a checklist: only h9 answers change topics; h7-note-hypokalaemia-gbs-unlikely and note-14
   keep their GBS card as a "Suspected" warning with the low potassium listed.
+  Then a course over months lowers GBS to a checklist too, spans written as ranges or
+  approximations ("over the last 3-4 months", "~9 months of") are read as gradual onsets, and
+  "weakness of both ankles/hips" is leg weakness: diff-plain-diabetic-neuropathy gains the leg
+  weakness cards its label expects; nothing else changed.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
