@@ -71,6 +71,8 @@ or clinical logic, never to make a performance change pass, and say here what ch
   approximations ("over the last 3-4 months", "~9 months of") are read as gradual onsets, and
   "weakness of both ankles/hips" is leg weakness: diff-plain-diabetic-neuropathy gains the leg
   weakness cards its label expects; nothing else changed.
+- issue 15 (2026-12-03): the blind batch i15-b10 (h10-* vignettes, new keys only; their answers
+  at the head that committed them, misses included, before any rule changed for them).
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
