@@ -59,6 +59,9 @@ def test_leg_weakness_phrasings(knowledge: Knowledge, text: str) -> None:
     ("fell down two steps at work", "major-trauma"),
     # a limb always cold, or cold in winter, is a habit, not an ischaemic limb
     ("She says her feet are always cold in winter.", "cold-pale-limb"),
+    # IDC is also an indwelling catheter; the cauda equina is also anatomy
+    ("NBM, IVT, IDC.", "cancer"),
+    ("Conus normal. Cauda equina roots normal.", "cauda-equina-syndrome"),
 ])
 def test_traps(knowledge: Knowledge, text: str, absent: str) -> None:
     assert absent not in present(knowledge, text)
@@ -215,7 +218,7 @@ def test_quotes_and_negated_verbs_of_retention(knowledge: Knowledge, text: str, 
     ("left side of her mouth drooping", "stroke-sign"),
     ("her words are muddled", "stroke-sign"),
     ("RUL drift", "stroke-sign"),
-    ("IDC L breast 2018, on letrozole", "cancer"),
+    ("L breast cancer 2018, on letrozole", "cancer"),
     ("CT: L1 burst fracture", "vertebral-fracture"),
     ("3 m fall from a ladder", "major-trauma"),
     ("motorcyclist hit by a car", "major-trauma"),

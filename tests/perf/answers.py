@@ -73,6 +73,9 @@ or clinical logic, never to make a performance change pass, and say here what ch
   weakness cards its label expects; nothing else changed.
 - issue 15 (2026-12-03): the blind batch i15-b10 (h10-* vignettes, new keys only; their answers
   at the head that committed them, misses included, before any rule changed for them).
+  Then "IDC" no longer read as a cancer (an indwelling catheter too), the anatomical cauda equina,
+  advice named after a condition, "safety netted", "is not suggested": 9 h10 answers lose the CES
+  or cord-compression cards their labels forbid; outside b10 only quoted evidence changed.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
