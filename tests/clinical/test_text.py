@@ -62,6 +62,7 @@ def test_leg_weakness_phrasings(knowledge: Knowledge, text: str) -> None:
     # IDC is also an indwelling catheter; the cauda equina is also anatomy
     ("NBM, IVT, IDC.", "cancer"),
     ("Conus normal. Cauda equina roots normal.", "cauda-equina-syndrome"),
+    ("R groin access site soft, no hematoma, pedal pulses palpable bilat, feet warm.", "absent-pulses"),
 ])
 def test_traps(knowledge: Knowledge, text: str, absent: str) -> None:
     assert absent not in present(knowledge, text)

@@ -76,6 +76,10 @@ or clinical logic, never to make a performance change pass, and say here what ch
   Then "IDC" no longer read as a cancer (an indwelling catheter too), the anatomical cauda equina,
   advice named after a condition, "safety netted", "is not suggested": 9 h10 answers lose the CES
   or cord-compression cards their labels forbid; outside b10 only quoted evidence changed.
+  Then a bare year after a diagnosis, a patient's question and "if he ever" as hypothetical, a
+  named spinal lesion lowering GBS, and the absent-pulse gap kept off commas: only h10 answers
+  change (the renal-transplant letter loses its GBS card, the falls-clinic fracture its GBS
+  alert, the post-TAVR stroke its limb-ischaemia card).
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
