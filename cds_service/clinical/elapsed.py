@@ -56,3 +56,32 @@ def days_since_labelled_date(text: str, labels: Iterable[str], today: date) -> i
         except ValueError:
             continue  # 13/11 read as month 13
     return min(days, key=abs) if days else None
+
+
+_ANY_DATE = re.compile(r"(?<![\d/.-])(?:(\d{4})-(\d{1,2})-(\d{1,2})"
+                       r"|(\d{1,2})[/.](\d{1,2})[/.](\d{4}|\d{2})|(\d{1,2})/(\d{4}))(?![\d/.-])")
+#: ConText's line between recent and historical: begun more than two weeks before the visit
+HISTORICAL_AFTER_DAYS = 14
+
+
+def dated_long_ago(text: str, today: date) -> bool:
+    """Whether ``text`` writes a date (2024-03-01, 19/10/26, 03/2024) more than two weeks
+    before ``today`` (ConText's historical line) in every reading (day/month or month/day)."""
+    for found in _ANY_DATE.finditer(text):
+        iso_y, iso_m, iso_d, a, b, year, month_only, month_year = found.groups()
+        if iso_y:
+            readings = [(int(iso_y), int(iso_m), int(iso_d))]
+        elif month_only:
+            readings = [(int(month_year), int(month_only), 1)]
+        else:
+            y = int(year) + (2000 if len(year) == 2 else 0)
+            readings = [(y, int(b), int(a)), (y, int(a), int(b))]
+        days = []
+        for y, m, d in readings:
+            try:
+                days.append((today - date(y, m, d)).days)
+            except ValueError:
+                continue
+        if days and min(days) > HISTORICAL_AFTER_DAYS:
+            return True
+    return False

@@ -24,7 +24,7 @@ from ..budget import Deadline
 from ..fhir.dates import to_date
 from ..fhir.notes import Note, is_reference_to
 from ..fhir.record import PatientRecord
-from .elapsed import days_ago, days_since_labelled_date
+from .elapsed import dated_long_ago, days_ago, days_since_labelled_date
 from .knowledge import Knowledge, LabFinding
 from .model import Anchor, Evidence, Finding, Findings, Laterality
 from .rules import excluded_causes, fire_red_flags, rank_differential, usable_findings
@@ -113,7 +113,7 @@ def _note_hits(note: Note, record: PatientRecord, knowledge: Knowledge, today: d
     recent = when is not None and -1 <= (today - when).days <= knowledge.note_recent_days
     yield from _text_hits(note.text, "DocumentReference", note.resource_id, note.element, knowledge,
                           current=(this_encounter or recent) and not _ended_long_ago(note.text, knowledge, today),
-                          display=note.title)
+                          display=note.title, today=today)
 
 
 def _ended_long_ago(text: str, knowledge: Knowledge, today: date) -> bool:
@@ -129,7 +129,8 @@ def _encounter_hits(record: PatientRecord, knowledge: Knowledge, today: date) ->
         return
     for i, concept in enumerate(encounter.reasonCode or []):
         current = not _ended_long_ago(concept.text or "", knowledge, today)
-        yield from _concept_hits(concept, "Encounter", encounter.id, f"reasonCode[{i}]", knowledge, current=current)
+        yield from _concept_hits(concept, "Encounter", encounter.id, f"reasonCode[{i}]", knowledge, current=current,
+                                 today=today)
 
 
 def _encounter_condition_refs(record: PatientRecord) -> Iterator[int]:
@@ -297,7 +298,7 @@ def _age_hits(record: PatientRecord, knowledge: Knowledge, age: int | None) -> I
 
 
 def _concept_hits(concept: Any, rtype: str, rid: str | None, element: str, knowledge: Knowledge,
-                  current: bool) -> Iterator[Hit]:
+                  current: bool, today: date | None = None) -> Iterator[Hit]:
     """Hits from a CodeableConcept: each listed coding, then its text through the NLP."""
     coded: set[str] = set()
     for i, coding in enumerate(concept.coding or []):
@@ -312,18 +313,19 @@ def _concept_hits(concept: Any, rtype: str, rid: str | None, element: str, knowl
         displays = [c.display for c in concept.coding or [] if c.display]
         text, path = (displays[0], f"{element}.coding[0].display") if displays else (None, path)
     if text:
-        for hit in _text_hits(text, rtype, rid, path, knowledge, current=current):
+        for hit in _text_hits(text, rtype, rid, path, knowledge, current=current, today=today):
             if hit.concept not in coded:
                 yield hit
 
 
 def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: Knowledge,
-               current: bool, display: str | None = None) -> Iterator[Hit]:
+               current: bool, display: str | None = None, today: date | None = None) -> Iterator[Hit]:
     found = [m for m in knowledge.text.analyze(text) if m.section not in knowledge.ignored_sections
              and not (m.section in knowledge.plan_sections and knowledge.concepts[m.concept].kind == "exposure")]
     # what an onset or course cue can be about: a complaint, not a risk factor ("sudden ... AF")
     findings = [m for m in found if not knowledge.concepts[m.concept].attribute_of
                 and knowledge.concepts[m.concept].kind == "complaint"]
+    residual_clauses = _residual_clauses(found, knowledge, text, today)
     for mention in found:
         if not mention.is_present:
             continue
@@ -333,10 +335,26 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
             if governed is None or governed.concept not in attribute_of or not governed.is_present:
                 continue
         past = (_has_stopped(mention, knowledge) if knowledge.concepts[mention.concept].kind == "exposure"
-                else mention.historical and not _recent_enough(mention, knowledge))
+                else (mention.historical and not _recent_enough(mention, knowledge))
+                or mention.assertion.clause in residual_clauses)
         yield Hit(mention.concept, Evidence(rtype, rid, element, display=display, text=mention.text),
                   current=current and not past, possible=mention.possible,
                   laterality=_mention_laterality(mention, knowledge), past=past)
+
+
+def _residual_clauses(found: Sequence[Mention], knowledge: Knowledge, text: str,
+                      today: date | None) -> set[tuple[int, int]]:
+    """Clauses that name a past event which leaves a deficit (codes.yaml ``leaves_deficit``):
+    past by its words or by a date more than two weeks back ("R MCA infarct (19/10/26) with L
+    hemiparesis"). The event and a complaint written beside it are that past event and its
+    residual ("R hemiparesis s/p L MCA CVA 03/2024"), not a new complaint. A current mention
+    of the event ("acute stroke, L hemiparesis") is no residual."""
+    def past(m: Mention) -> bool:
+        lo, hi = m.assertion.clause
+        return m.historical or (today is not None and dated_long_ago(text[lo:hi], today))
+    return {m.assertion.clause for m in found
+            if knowledge.concepts[m.concept].leaves_deficit and not m.negated and not m.hypothetical
+            and m.experiencer == "patient" and past(m)}
 
 
 def _recent_enough(mention: Mention, knowledge: Knowledge) -> bool:

@@ -45,6 +45,9 @@ class Concept:
     #: a concept about the recent past (an antecedent infection): a past mention still counts
     #: when its time cue is relative and within this many days ("three weeks ago")
     past_within_days: int | None = None
+    #: an event that leaves a deficit (a stroke, a GBS): a complaint written in the same clause
+    #: as a past mention of it is that event's residual, not a new complaint
+    leaves_deficit: bool = False
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,8 @@ def _build(root: Any, language: Any) -> Knowledge:
         concepts[cid] = Concept(cid, str(row["label"]), row["kind"], _source_ids(row, sources, where),
                                 tuple(row.get("attribute_of") or ()), row.get("onset"), row.get("course"),
                                 bool(row.get("risk_factor", False)), bool(row.get("encounter_only", False)),
-                                _positive_int(row.get("past_within_days"), f"{where}: past_within_days"))
+                                _positive_int(row.get("past_within_days"), f"{where}: past_within_days"),
+                                bool(row.get("leaves_deficit", False)))
         entries.extend(parse_code_entries(cid, row.get("codes") or [], systems, where))
     derived = _parse_derived(codes_doc.get("derived") or {}, sources)
     clash = set(derived) & set(concepts)

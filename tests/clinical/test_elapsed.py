@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from cds_service.clinical.elapsed import days_ago, days_since_labelled_date
+from cds_service.clinical.elapsed import dated_long_ago, days_ago, days_since_labelled_date
 
 
 @pytest.mark.parametrize(("cue", "days"), [
@@ -47,3 +47,12 @@ def test_a_labelled_end_of_care_date_gives_its_age(text: str, days: int) -> None
 @pytest.mark.parametrize("text", ["Discharged home with family", "Admitted: 08/11/2026", "discharged: 99/99/2026", ""])
 def test_no_labelled_date_gives_none(text: str) -> None:
     assert days_since_labelled_date(text, LABELS, TODAY) is None
+
+
+
+@pytest.mark.parametrize(("text", "old"), [
+    ("R MCA infarct (19/10/26)", True), ("CVA 03/2024", True), ("stroke 2026-11-27", False),
+    ("TIA 28/11/2026", False), ("no date here", False), ("BP 128/74", False),
+])
+def test_a_written_date_more_than_two_weeks_back(text: str, old: bool) -> None:
+    assert dated_long_ago(text, TODAY) is old

@@ -340,3 +340,15 @@ def test_a_course_over_months_lowers_gbs_to_a_checklist(knowledge: Knowledge) ->
             "last 3-4 months weakness of both ankles.")
     flags_by_id = {f.id: f for f in findings(knowledge, patient(), encounter(text)).red_flags}
     assert flags_by_id["guillain-barre"].indicator == "warning"
+
+
+@pytest.mark.parametrize(("text", "complaint"), [
+    ("Outpatient PT re-eval. Dx: R hemiparesis s/p L MCA CVA 03/2024. No new weakness.", False),
+    ("Rehab wk 5. Dx: R MCA infarct (19/10/26) with L hemiparesis. Progressing well.", False),
+    ("Acute stroke: sudden L hemiparesis at 09:10, facial droop.", True),
+    ("Old CVA 2019. New sudden weakness of the right leg today.", True),
+])
+def test_a_past_events_deficit_is_its_residual(knowledge: Knowledge, text: str, complaint: bool) -> None:
+    result = findings(knowledge, patient(), encounter(text))
+    assert (result.anchor is not None) is complaint
+    assert ("stroke" in flags(result)) is complaint

@@ -80,6 +80,10 @@ or clinical logic, never to make a performance change pass, and say here what ch
   named spinal lesion lowering GBS, and the absent-pulse gap kept off commas: only h10 answers
   change (the renal-transplant letter loses its GBS card, the falls-clinic fracture its GBS
   alert, the post-TAVR stroke its limb-ischaemia card).
+  Then a past event's deficit read as its residual (leaves_deficit, dated clauses), "unchanged
+  vs 2025" as a standing state, and "MCA territory infarct" as a stroke: h9-pt-reeval-chronic-
+  cva-afo, h10-rehab-week5-mca-hemiparesis and ho8-postpolio-kafo-unchanged lose the cards their
+  labels forbid; h7-note-stroke-found-on-floor quotes the infarct and no longer "LKW".
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
