@@ -84,6 +84,8 @@ or clinical logic, never to make a performance change pass, and say here what ch
   vs 2025" as a standing state, and "MCA territory infarct" as a stroke: h9-pt-reeval-chronic-
   cva-afo, h10-rehab-week5-mca-hemiparesis and ho8-postpolio-kafo-unchanged lose the cards their
   labels forbid; h7-note-stroke-found-on-floor quotes the infarct and no longer "LKW".
+- issue 15 (2026-12-03): the blind batch i15-b11 (h11-* vignettes, new keys only; their answers
+  at the head that committed them, misses included, before any rule changed for them).
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
