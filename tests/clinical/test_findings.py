@@ -318,6 +318,11 @@ def test_limb_ischaemia_and_claudication(knowledge: Knowledge, text: str, fires:
     ("back pain after a 3 m fall from a ladder", "1983-01-01", True),
     ("sudden mid-back pain coughing, point tenderness T11, on prednisolone for 14 months", "1968-01-01", True),
     ("back pain after a fall, legs weak", "1950-01-01", True),
+    # a palpable step after any injury is the structural deformity of a fracture
+    ("Rugby injury, landed on his back: severe low back pain. Midline tenderness T12/L1 with a palpable step.",
+     "2006-01-01", True),
+    # a fall caused by weak legs, with tenderness over the spine, is no fracture mechanism at 58
+    ("Legs weak for 4 days, fallen once. Tender over T6-T7 spinous processes.", "1968-01-01", False),
 ])
 def test_fracture_by_mechanism(knowledge: Knowledge, text: str, age: str, fires: bool) -> None:
     """Major trauma, or minor trauma or point tenderness beside steroids, osteoporosis or age [S12]."""

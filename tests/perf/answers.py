@@ -86,6 +86,8 @@ or clinical logic, never to make a performance change pass, and say here what ch
   labels forbid; h7-note-stroke-found-on-floor quotes the infarct and no longer "LKW".
 - issue 15 (2026-12-03): the blind batch i15-b11 (h11-* vignettes, new keys only; their answers
   at the head that committed them, misses included, before any rule changed for them).
+  Then a palpable step after an injury as a fracture sign: h11-pitchside-rugby-tl-fracture gains
+  the fracture card its label expects; elsewhere only quoted evidence changed.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
