@@ -41,6 +41,7 @@ def test_leg_weakness_phrasings(knowledge: Knowledge, text: str) -> None:
     ("right arm weakness", "leg-weakness"),
     ("weak grip in the right hand", "leg-weakness"),
     ("heat stroke last summer", "stroke"),
+    ("Signposted to Chest Heart & Stroke Scotland helpline", "stroke"),
     ("prediabetes", "diabetes"),
     ("benign neoplasm of skin", "cancer"),
     # a pattern's gap never bridges the word that denies the finding

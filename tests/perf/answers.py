@@ -88,6 +88,9 @@ or clinical logic, never to make a performance change pass, and say here what ch
   at the head that committed them, misses included, before any rule changed for them).
   Then a palpable step after an injury as a fracture sign: h11-pitchside-rugby-tl-fracture gains
   the fracture card its label expects; elsewhere only quoted evidence changed.
+  Then a named cord compression lowering CES, "admitted with" as a relative's verb and a stroke
+  charity no stroke: h11-sbar-neurosurg-breast-mscc's CES card becomes a warning and
+  h11-ooh-scot-carer-husband-stroke loses its stroke card; nothing else changed.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
