@@ -91,6 +91,8 @@ or clinical logic, never to make a performance change pass, and say here what ch
   Then a named cord compression lowering CES, "admitted with" as a relative's verb and a stroke
   charity no stroke: h11-sbar-neurosurg-breast-mscc's CES card becomes a warning and
   h11-ooh-scot-carer-husband-stroke loses its stroke card; nothing else changed.
+- issue 15 (2026-12-03): the blind batch i15-b12 (h12-* vignettes, new keys only; first contact,
+  no rule changed for it).
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
