@@ -65,6 +65,9 @@ class NewConnectionLoad:
                 self.outcomes["refused"] += 1
                 self._stop.wait(0.01)
                 continue
+            except ConnectionResetError:  # the listener closed with this handshake in its queue
+                self.outcomes["reset at connect"] += 1
+                continue
             try:
                 conn.request("GET", "/healthz")
                 response = conn.getresponse()
@@ -145,6 +148,7 @@ def test_sigterm_finishes_accepted_requests_and_closes_keepalive_cleanly(tmp_pat
     # worker's final accept and its close of the listening socket is reset before any request
     # reaches the app: not an accepted request, and rare (docs/deploy.md; a load balancer stops
     # sending first, see the preStop sleep). Anything else, or more than a trace, fails.
-    raced = outcomes.pop("failed after connect: ConnectionResetError", 0)
+    # The same race can reach the client while connect() is still returning (seen once in CI).
+    raced = outcomes.pop("failed after connect: ConnectionResetError", 0) + outcomes.pop("reset at connect", 0)
     assert raced <= max(1, sum(outcomes.values()) // 200), outcomes
     assert set(outcomes) <= {"ok", "refused"}, outcomes
