@@ -33,22 +33,26 @@ def days_ago(text: str) -> int | None:
     return 1 if _YESTERDAY.search(low) else None
 
 
-_DATE = r"(\d{4})-(\d{1,2})-(\d{1,2})|(\d{1,2})[/.](\d{1,2})[/.](\d{4})"
+#: a written date: 2026-11-13, 13/11/2026, 19/10/26 or 03/2024
+_DATE = (r"(?<![\d/.-])(?:(\d{4})-(\d{1,2})-(\d{1,2})"
+         r"|(\d{1,2})[/.](\d{1,2})[/.](\d{4}|\d{2})|(\d{1,2})/(\d{4}))(?![\d/.-])")
+_ANY_DATE = re.compile(_DATE)
+#: ConText's line between recent and historical: begun more than two weeks before the visit
+HISTORICAL_AFTER_DAYS = 14
 
 
-def days_since_labelled_date(text: str, labels: Iterable[str], today: date) -> int | None:
-    """Days from the date written after one of ``labels`` ("Discharged: 13/11/2026") to
-    ``today``; for a day/month date that reads both ways (08/11/2026) the nearer reading, so a
-    text is put in the past only when every reading is. None when no such date is written."""
-    words = "|".join(re.escape(label) for label in labels)
-    if not words:
-        return None
-    found = re.search(rf"\b(?:{words})\s*[:=-]?\s*(?:{_DATE})", text, re.IGNORECASE)
-    if found is None:
-        return None
-    iso_y, iso_m, iso_d, a, b, year = found.groups()
-    readings = ([(int(iso_y), int(iso_m), int(iso_d))] if iso_y
-                else [(int(year), int(b), int(a)), (int(year), int(a), int(b))])
+def _days_back(found: re.Match[str], today: date) -> int | None:
+    """Days from the date of ``found`` (a ``_DATE`` match) to ``today``. A day/month date that
+    reads both ways (08/11/2026) takes its nearer reading, so a text is put in the past only
+    when every reading is; None when no reading is a real date."""
+    iso_y, iso_m, iso_d, a, b, year, month, month_year = found.groups()[-8:]
+    if iso_y:
+        readings = [(int(iso_y), int(iso_m), int(iso_d))]
+    elif month:
+        readings = [(int(month_year), int(month), 1)]
+    else:
+        y = int(year) + (2000 if len(year) == 2 else 0)
+        readings = [(y, int(b), int(a)), (y, int(a), int(b))]
     days = []
     for y, m, d in readings:
         try:
@@ -58,30 +62,18 @@ def days_since_labelled_date(text: str, labels: Iterable[str], today: date) -> i
     return min(days, key=abs) if days else None
 
 
-_ANY_DATE = re.compile(r"(?<![\d/.-])(?:(\d{4})-(\d{1,2})-(\d{1,2})"
-                       r"|(\d{1,2})[/.](\d{1,2})[/.](\d{4}|\d{2})|(\d{1,2})/(\d{4}))(?![\d/.-])")
-#: ConText's line between recent and historical: begun more than two weeks before the visit
-HISTORICAL_AFTER_DAYS = 14
+def days_since_labelled_date(text: str, labels: Iterable[str], today: date) -> int | None:
+    """Days from the date written after one of ``labels`` ("Discharged: 13/11/2026") to
+    ``today`` (``_days_back``); None when no such date is written."""
+    words = "|".join(re.escape(label) for label in labels)
+    if not words:
+        return None
+    found = re.search(rf"\b(?:{words})\s*[:=-]?\s*{_DATE}", text, re.IGNORECASE)
+    return None if found is None else _days_back(found, today)
 
 
 def dated_long_ago(text: str, today: date) -> bool:
     """Whether ``text`` writes a date (2024-03-01, 19/10/26, 03/2024) more than two weeks
-    before ``today`` (ConText's historical line) in every reading (day/month or month/day)."""
-    for found in _ANY_DATE.finditer(text):
-        iso_y, iso_m, iso_d, a, b, year, month_only, month_year = found.groups()
-        if iso_y:
-            readings = [(int(iso_y), int(iso_m), int(iso_d))]
-        elif month_only:
-            readings = [(int(month_year), int(month_only), 1)]
-        else:
-            y = int(year) + (2000 if len(year) == 2 else 0)
-            readings = [(y, int(b), int(a)), (y, int(a), int(b))]
-        days = []
-        for y, m, d in readings:
-            try:
-                days.append((today - date(y, m, d)).days)
-            except ValueError:
-                continue
-        if days and min(days) > HISTORICAL_AFTER_DAYS:
-            return True
-    return False
+    before ``today`` (ConText's historical line), in its nearer reading (``_days_back``)."""
+    return any((days := _days_back(found, today)) is not None and days > HISTORICAL_AFTER_DAYS
+               for found in _ANY_DATE.finditer(text))
