@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import logs
 from .errors import ServiceError
-from .http import body, cors, education, health, openapi, routes
+from .http import body, cors, education, health, json_response, openapi, routes
 from .http import feedback as feedback_routes
 from .http import metrics as metrics_routes
 from .http.auth import TokenVerifier
@@ -37,8 +37,7 @@ def create_app(settings: Settings | None = None, services: Iterable[CdsService] 
     app = Flask(__name__)
     app.url_map.merge_slashes = False  # '//cds-services/x' must not redirect
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.json.compact = True  # type: ignore[attr-defined]
+    json_response.install(app)
 
     for name in validation.SCHEMAS:
         validation.validator(name)  # compile (and check) every schema once, now

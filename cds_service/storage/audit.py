@@ -40,13 +40,20 @@ _STOP = object()
 
 
 def write_events(conn: Connection, events: list[HookCallEvent]) -> None:
-    """Insert hook calls and their cards in the caller's transaction."""
-    for event in events:
-        key = conn.execute(insert(hook_calls).values(_call_row(event))).inserted_primary_key
-        assert key is not None
-        call_id = key[0]
-        if event.cards:
-            conn.execute(insert(cards), [_card_row(call_id, c) for c in event.cards])
+    """Insert hook calls and their cards in the caller's transaction.
+
+    Two statements per batch, not one per call: the calls go in as one multi-row insert whose
+    RETURNING gives their ids in the order sent (SQLAlchemy's "insertmanyvalues", on SQLite
+    and PostgreSQL alike), then every card of the batch in one executemany. Per-call inserts
+    spent about 0.25 ms of the worker's CPU each in SQLAlchemy, competing with the requests.
+    """
+    if not events:
+        return
+    statement = insert(hook_calls).returning(hook_calls.c.id, sort_by_parameter_order=True)
+    ids = conn.execute(statement, [_call_row(event) for event in events]).scalars().all()
+    rows = [_card_row(call_id, card) for call_id, event in zip(ids, events, strict=True) for card in event.cards]
+    if rows:
+        conn.execute(insert(cards), rows)
 
 
 def _call_row(event: HookCallEvent) -> dict[str, Any]:
