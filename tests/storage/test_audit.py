@@ -72,3 +72,35 @@ def test_a_note_not_read_is_audited_with_its_reason_and_never_its_text(tmp_path:
     skipped = json.loads(rows[0])
     assert [s["element"] for s in skipped] == ["DocumentReference.content"]
     assert "pdf" in skipped[0]["reason"].lower() and "secret" not in rows[0] and "d1" not in rows[0]
+
+
+def test_one_batch_of_calls_keeps_each_card_with_its_own_call(database_url: str) -> None:
+    """The writer inserts a batch's calls in one statement and takes their ids from RETURNING, in
+    the order sent: a card stored against a neighbour's call would put a red flag in the wrong
+    patient's audit row. A batch of calls with 0-3 cards each, on SQLite and PostgreSQL."""
+    from datetime import datetime, timezone
+
+    from cds_service.events import CardSummary, HookCallEvent
+    from cds_service.storage import Storage
+    from cds_service.storage.audit import write_events
+
+    events = [HookCallEvent(time=datetime.now(timezone.utc), service_id="leg-weakness", hook="encounter-start",
+                            hook_instance=f"call-{n}", issuer=None, patient_hash=None, http_status=200,
+                            outcome="ok", duration_ms=float(n),
+                            cards=tuple(CardSummary(uuid=f"card-{n}-{k}", topic=f"topic-{k}", indicator="info")
+                                        for k in range(n % 4)))
+              for n in range(40)]
+    storage = Storage(database_url)
+    try:
+        if storage.migrates_at_start:
+            storage.migrate()
+        storage.database.write(lambda conn: write_events(conn, events), durable=False)
+        with storage.database.read() as conn:
+            rows = conn.execute(select(hook_calls.c.hook_instance, cards.c.uuid)
+                                .join(cards, cards.c.call_id == hook_calls.c.id)).all()
+            calls = conn.execute(select(hook_calls.c.hook_instance)).scalars().all()
+    finally:
+        storage.close()
+    assert sorted(calls) == sorted(e.hook_instance for e in events)
+    assert len(rows) == sum(len(e.cards) for e in events) == 60
+    assert all(card.startswith(instance.replace("call", "card") + "-") for instance, card in rows)
