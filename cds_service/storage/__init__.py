@@ -65,7 +65,9 @@ class Storage:
 
         def work(conn: Connection) -> list[str]:
             unknown.clear()  # a retried transaction looks the cards up again
-            unknown.update(set(uuids) - recent - known_cards(conn, uuids))
+            unseen = set(uuids) - recent  # a card this process just sent needs no query
+            if unseen:
+                unknown.update(unseen - known_cards(conn, sorted(unseen)))
             return store_feedback(conn, items, service_id, issuer, unknown, now)
 
         inserted = self.database.write(work)
