@@ -1,7 +1,7 @@
 """Time JWT verification in-process (ES384 sandbox-style, RS384 Epic-style), pinned keys.
 
 Each call verifies a fresh token (new jti), so the SQLite replay insert is included.
-Run: /tmp/venv/bin/python bench/bench_auth.py [N]
+Run: .venv/bin/python bench/bench_auth.py [N]
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Latency of a hook call with no prefetch (everything fetched from SEKMET) vs full prefetch.
 
-Run:  /tmp/venv/bin/python bench/bench_fetch.py [--calls 40]
+Run:  .venv/bin/python bench/bench_fetch.py [--calls 40]
 Needs SEKMET (.ci/setup-fhirserver.sh; installed on first run if missing). Starts SEKMET
 and a real ``cds-service serve`` (1 worker) on loopback, calls ``leg-weakness`` for each
 loaded patient, and prints median and p95 wall-clock latency as seen by the client.

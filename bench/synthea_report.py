@@ -5,7 +5,7 @@ latest encounter, and for each red flag its triggers and evidence so a reviewer 
 it. tests/clinical/test_synthea.py imports this file and asserts that nothing crashes and
 that every red flag is one a clinician has reviewed and justified (REVIEWED below).
 
-    /tmp/venv/bin/python bench/synthea_report.py [--data DIR] [--out docs/synthea-report.md]
+    .venv/bin/python bench/synthea_report.py [--data DIR] [--out docs/synthea-report.md]
 """
 from __future__ import annotations
 

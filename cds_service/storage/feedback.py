@@ -178,7 +178,7 @@ def store_feedback(conn: Connection, items: Sequence[FeedbackItem], service_id: 
              "override_system": i.override_system, "override_code": i.override_code,
              "has_comment": i.has_comment, "outcome_timestamp": i.outcome_timestamp,
              "unknown_card": i.card in unknown} for i in items]
-    statement = _INSERT_NEW[conn.dialect.name == "postgresql"]
+    statement = _INSERT_NEW[conn.dialect.name]
     inserted: list[str] = []
     for row in rows:  # one by one: a batch may repeat an item
         if conn.execute(statement, row).first() is not None:
@@ -189,6 +189,6 @@ def store_feedback(conn: Connection, items: Sequence[FeedbackItem], service_id: 
 # One statement per dialect, built once, its rows bound as parameters (SQLAlchemy compiles it
 # once, where ``.values(row)`` made a new statement per item). RETURNING, because rowcount is
 # -1 with psycopg: a returned id is exact.
-_INSERT_NEW = {postgres: dialect.insert(feedback).on_conflict_do_nothing(index_elements=["digest"])
+_INSERT_NEW = {dialect.dialect.name: dialect.insert(feedback).on_conflict_do_nothing(index_elements=["digest"])
                .returning(feedback.c.id)
-               for postgres, dialect in ((True, postgresql), (False, sqlite))}
+               for dialect in (postgresql, sqlite)}
