@@ -72,8 +72,32 @@ def days_since_labelled_date(text: str, labels: Iterable[str], today: date) -> i
     return None if found is None else _days_back(found, today)
 
 
+#: a date after these words is when a complaint that continues began ("weak since 01/10/26")
+_ONSET_BEFORE = re.compile(r"\b(?:since|from|started|starting|began|beginning|onset|commenced)\s*(?:on\s*)?[:=-]?\s*$",
+                           re.IGNORECASE)
+#: an earlier encounter, then its date within a few words ("Presented 29/09/26", "admitted on 01/10/26")
+_PAST_ENCOUNTER = re.compile(r"\b(?:presented|admitted|attended|seen|reviewed|treated|hospitali[sz]ed|diagnosed|"
+                             r"discharged|operated|underwent|had)\b(?:\s+[^\s.;:]+){0,3}?\s*$", re.IGNORECASE)
+#: words that bring a dated account back to today ("Seen 01/10/26 for back pain, now weak legs")
+_BACK_TO_TODAY = re.compile(r"\b(?:now|today|tonight|currently|presently|at\s+present|since\s+then|this\s+(?:morning|"
+                            r"afternoon|evening|week)|yesterday|last\s+night|still|again|persist\w*|remain\w*|"
+                            r"continu\w*|ongoing|worse\w*|return\w*|re-?presents?\w*)\b", re.IGNORECASE)
+
+
 def dated_long_ago(text: str, today: date) -> bool:
     """Whether ``text`` writes a date (2024-03-01, 19/10/26, 03/2024) more than two weeks
-    before ``today`` (ConText's historical line), in its nearer reading (``_days_back``)."""
+    before ``today`` (ConText's historical line), in its nearer reading (``_days_back``). A date
+    that starts a complaint which continues ("since 01/10/26") dates no past event."""
     return any((days := _days_back(found, today)) is not None and days > HISTORICAL_AFTER_DAYS
+               and not _ONSET_BEFORE.search(text, 0, found.start())
                for found in _ANY_DATE.finditer(text))
+
+
+def told_as_past(before: str, after: str, today: date) -> bool:
+    """Whether a mention is told as part of an earlier encounter: the words of its sentence
+    before it date one more than two weeks back ("Presented 29/09/26 with fever, back pain and
+    leg weakness"; a dated letter heading is no encounter), and no word after that date, nor
+    after the mention, brings the account back to today ("..., now ...", "... persists")."""
+    dates = [found for found in _ANY_DATE.finditer(before)
+             if _PAST_ENCOUNTER.search(before, 0, found.start()) and dated_long_ago(before[:found.end()], today)]
+    return bool(dates) and not _BACK_TO_TODAY.search(before, dates[-1].end()) and not _BACK_TO_TODAY.search(after)

@@ -24,7 +24,7 @@ from ..budget import Deadline
 from ..fhir.dates import to_date
 from ..fhir.notes import Note, is_reference_to
 from ..fhir.record import PatientRecord
-from .elapsed import dated_long_ago, days_ago, days_since_labelled_date
+from .elapsed import dated_long_ago, days_ago, days_since_labelled_date, told_as_past
 from .knowledge import Knowledge, LabFinding
 from .model import Anchor, Evidence, Finding, Findings, Laterality
 from .rules import excluded_causes, fire_red_flags, rank_differential, usable_findings
@@ -336,7 +336,7 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
                 continue
         past = (_has_stopped(mention, knowledge) if knowledge.concepts[mention.concept].kind == "exposure"
                 else (mention.historical and not _recent_enough(mention, knowledge))
-                or mention.assertion.clause in residual_clauses)
+                or mention.assertion.clause in residual_clauses or _in_dated_past(mention, text, today))
         yield Hit(mention.concept, Evidence(rtype, rid, element, display=display, text=mention.text),
                   current=current and not past, possible=mention.possible,
                   laterality=_mention_laterality(mention, knowledge), past=past)
@@ -355,6 +355,15 @@ def _residual_clauses(found: Sequence[Mention], knowledge: Knowledge, text: str,
     return {m.assertion.clause for m in found
             if knowledge.concepts[m.concept].leaves_deficit and not m.negated and not m.hypothetical
             and m.experiencer == "patient" and past(m)}
+
+
+def _in_dated_past(mention: Mention, text: str, today: date | None) -> bool:
+    """A mention told as part of an event the sentence dates more than two weeks back
+    (``told_as_past``), unless a cue of its own makes it today's ("ongoing", "this morning")."""
+    if today is None or any(cue.category == "CURRENT" for cue in mention.assertion.cues):
+        return False
+    lo, hi = mention.assertion.sentence
+    return told_as_past(text[lo:mention.start], text[mention.end:hi], today)
 
 
 def _recent_enough(mention: Mention, knowledge: Knowledge) -> bool:

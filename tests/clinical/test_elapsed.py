@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from cds_service.clinical.elapsed import dated_long_ago, days_ago, days_since_labelled_date
+from cds_service.clinical.elapsed import dated_long_ago, days_ago, days_since_labelled_date, told_as_past
 
 
 @pytest.mark.parametrize(("cue", "days"), [
@@ -56,3 +56,22 @@ def test_no_labelled_date_gives_none(text: str) -> None:
 ])
 def test_a_written_date_more_than_two_weeks_back(text: str, old: bool) -> None:
     assert dated_long_ago(text, TODAY) is old
+
+
+@pytest.mark.parametrize(("text", "old"), [
+    ("weak since 19/10/26", False), ("onset: 03/2024", False), ("Presented 19/10/26 with", True),
+])
+def test_a_date_that_starts_a_continuing_complaint_dates_no_past_event(text: str, old: bool) -> None:
+    assert dated_long_ago(text, TODAY) is old
+
+
+@pytest.mark.parametrize(("before", "after", "past"), [
+    ("Presented 29/09/26 with fever, severe ", "", True),
+    ("Admitted on 01/10/26 with ", " and back pain", True),
+    ("Admitted 01/10/26 with back pain, now ", "", False),
+    ("Seen 01/10/26 with ", ", which persists", False),
+    ("Referral letter 01/10/26: ", "", False),
+    ("Presented 2026-11-23 with ", "", False),
+])
+def test_told_as_past_is_an_earlier_dated_encounter(before: str, after: str, past: bool) -> None:
+    assert told_as_past(before, after, TODAY) is past

@@ -357,3 +357,62 @@ def test_a_past_events_deficit_is_its_residual(knowledge: Knowledge, text: str, 
     result = findings(knowledge, patient(), encounter(text))
     assert (result.anchor is not None) is complaint
     assert ("stroke" in flags(result)) is complaint
+
+
+@pytest.mark.parametrize(("text", "complaint"), [
+    # an earlier encounter the sentence dates more than two weeks back tells of that episode
+    ("Presented 29/09/26 with fever, severe low back pain and L leg weakness - MRI L4/5 discitis.", False),
+    # ... unless the account comes back to today, or the date starts a complaint that continues
+    ("Admitted 01/10/26 with back pain, now weakness of both legs.", True),
+    ("Seen 01/10/26 with L leg weakness, which persists.", True),
+    ("Weakness of both legs since 01/10/26, worse this week.", True),
+    # a dated letter heading is no earlier encounter
+    ("Referral letter 01/10/26: progressive weakness of both legs and urinary retention.", True),
+    ("Presented 2026-11-23 with L leg weakness.", True),
+])
+def test_a_sentence_dating_an_earlier_encounter_tells_of_that_episode(knowledge: Knowledge, text: str,
+                                                                       complaint: bool) -> None:
+    assert (findings(knowledge, patient(), encounter(text)).anchor is not None) is complaint
+
+
+@pytest.mark.parametrize(("text", "fires"), [
+    ("Low back pain for 2 weeks, legs weak. On prednisolone 10 mg for PMR.", True),
+    # no back pain: weak legs on steroids is the steroid myopathy's picture [S30]
+    ("Proximal leg weakness, difficulty climbing stairs. On prednisolone 20 mg for GCA.", False),
+    # back pain the note explains: a fall, a vertebral fracture, a cancer
+    ("Slipped off the bed and landed on her bottom: severe low back pain, legs weak. On prednisolone for PMR.", False),
+    ("Mid back pain 3 weeks, legs weak. Metastatic NSCLC, on dexamethasone.", False),
+])
+def test_immunosuppression_alone_raises_spinal_infection_only_for_unexplained_back_pain(
+        knowledge: Knowledge, text: str, fires: bool) -> None:
+    assert ("spinal-infection" in flags(findings(knowledge, patient(), encounter(text)))) is fires
+
+
+def test_a_fracture_suspected_from_risk_factors_alone_gives_way_to_a_cancer(knowledge: Knowledge) -> None:
+    """Age, back pain and weak legs: a fracture to consider, unless a cancer in the spine explains them,
+    whose cord-compression card is the alert [S6]."""
+    plain = findings(knowledge, patient(birth="1950-01-01"), encounter("Mid back pain 3 weeks, legs weak."))
+    assert "fracture" in flags(plain)
+    cancer = findings(knowledge, patient(birth="1950-01-01"),
+                      encounter("Mid back pain 3 weeks, legs weak. Hx prostate ca."))
+    assert flags(cancer) >= {"cord-compression"} and "fracture" not in flags(cancer)
+
+
+@pytest.mark.parametrize(("text", "fires"), [
+    ("Left leg went weak suddenly yesterday, resolved after 10 minutes.", True),  # a TIA until shown otherwise
+    ("Intermittent claudication: the R leg gives out after 200 m; stands still for 2 min and it goes away.", False),
+    ("Brief weakness of the left leg last month, resolved after 10 minutes.", False),
+])
+def test_a_transient_deficit_is_a_tia_and_a_rested_claudication_is_not(knowledge: Knowledge, text: str,
+                                                                        fires: bool) -> None:
+    assert ("stroke" in flags(findings(knowledge, patient(), encounter(text)))) is fires
+
+
+@pytest.mark.parametrize("text", [
+    'Weak legs: started in the feet 5 days ago, each day higher, "now it is at my knees".',
+    "4/7 progressive tingling feet -> knees, legs weak.",
+    "Legs weak, feet tingly 4 days ago, weaker every day. His hands are now tingly and clumsy.",
+])
+def test_a_climb_from_the_feet_is_the_ascending_course(knowledge: Knowledge, text: str) -> None:
+    result = findings(knowledge, patient(), encounter(text))
+    assert result.anchor is not None and result.anchor.course == "ascending"
