@@ -438,15 +438,26 @@ def _laterality(hits: Iterable[Hit], anchor: str) -> Laterality:
     return "unspecified"
 
 
+#: the side word written right before a mention, within its clause ("L EHL 4-/5", "left hip flexion 3/5")
+_LEAD_WORDS = re.compile(r"(?:[^\s,;:.]+\s+){1,2}$")
+
+
 def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
-    """The side a mention names: its own words first, then its sentence."""
-    if knowledge.laterality is None:
+    """The side a mention names: its own words with the one or two before them (a side is written
+    before the part it qualifies: "L hip flexion 3/5, R side 5/5" is the left), then its sentence.
+    A sentence that says both legs outranks the side of a part that names none itself ("pain in
+    both legs, R foot weak too": both legs are affected)."""
+    laterality = knowledge.laterality
+    if laterality is None:
         return None
-    for text in (mention.text, mention.sentence):
-        side = knowledge.laterality.side_of(text)
-        if side is not None:
-            return side
-    return None
+    offset = mention.start - mention.assertion.sentence[0]
+    found = _LEAD_WORDS.search(mention.sentence[:offset]) if 0 < offset <= len(mention.sentence) else None
+    lead = found.group(0) if found is not None else ""
+    if laterality.side_of(mention.text) is not None:
+        return laterality.side_of(lead + mention.text)  # "L EHL 4-/5, R EHL 4/5": both
+    if laterality.bilateral.search(mention.sentence):
+        return "bilateral"
+    return laterality.side_of(lead) or laterality.side_of(mention.sentence)
 
 
 def _derived_findings(hits: list[Hit], laterality: Laterality, knowledge: Knowledge) -> dict[str, Finding]:

@@ -416,3 +416,15 @@ def test_a_transient_deficit_is_a_tia_and_a_rested_claudication_is_not(knowledge
 def test_a_climb_from_the_feet_is_the_ascending_course(knowledge: Knowledge, text: str) -> None:
     result = findings(knowledge, patient(), encounter(text))
     assert result.anchor is not None and result.anchor.course == "ascending"
+
+
+@pytest.mark.parametrize(("text", "side"), [
+    # the side written before the part it qualifies, not every side the sentence names
+    ("Exam: L pronator drift, L hip flexion 3/5, L DF 4/5, R side 5/5.", "left"),
+    ("O/E: L EHL 4-/5, R EHL 4/5.", "bilateral"),
+    # a sentence that says both legs covers a part that names no side itself
+    ("Left sciatica for 3 weeks. Since yesterday pain in both legs, foot weak too.", "bilateral"),
+])
+def test_a_side_qualifies_the_part_written_after_it(knowledge: Knowledge, text: str, side: str) -> None:
+    result = findings(knowledge, patient(), encounter(text))
+    assert result.anchor is not None and result.anchor.laterality == side
