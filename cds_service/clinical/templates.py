@@ -26,8 +26,9 @@ from .provenance import check_provenance
 
 Answer = Literal["yes", "no", "blank"]
 _ANSWERS: tuple[Answer, ...] = ("yes", "no", "blank")
-#: characters that end a cell (one question and its answer)
-_CELL_END = r"(?=\s*(?:$|[,;:.\n\r|]|\s\s|\s/\s|(?-i:\s+[A-Z(\[])))"
+#: characters that end a cell (one question and its answer); a spaced dash opens the answer's own
+#: elaboration ("Face drooping on one side? N - smile flat on both sides", "Sudden? N - over 4 days")
+_CELL_END = r"(?=\s*(?:$|[,;:.\n\r|]|\s\s|\s/\s|\s[-–—]\s|(?-i:\s+[A-Z(\[])))"
 #: a sign or box is its own delimiter: "saddle anaesthesia (-) urinary retention (-)" is two cells
 _SIGN_END = r"(?=\s|$|[,;.|])"
 
