@@ -188,12 +188,12 @@ class AssertionEngine:
             cues.append(Cue("BACKGROUND", *_cue_text(note, target.start_char, target.end_char)))
         sentence = target.sent
         negated = found["NEGATED_EXISTENCE"] and not found["EXCEPTION"] and not self._own_polarity(target, sentence)
-        answer = self._templates.answer(note.analysed, target.start_char, target.end_char,
-                                        sentence.start_char, sentence.end_char)
-        if answer is not None:
-            negated = answer == "no"
         section = target[0]._.section
         category = section.category if section is not None else None
+        answer = self._templates.answer(note.analysed, target.start_char, target.end_char,
+                                        sentence.start_char, sentence.end_char, category)
+        if answer is not None:
+            negated = answer == "no"
         defaults = self._defaults.get(category, _NO_SECTION) if category else _NO_SECTION
         ended = _ended_categories(doc, section.body_start, target.start) if defaults != _NO_SECTION else set()
         lo, hi = clause_bounds(sentence, target.start, target.end, self._format.clause_breaks)

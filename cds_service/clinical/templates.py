@@ -46,12 +46,21 @@ class TemplateRules:
     #: a question line answered after its question mark: every condition of the question, its
     #: examples and lists included ("Hx of cancer, IV drug use or on steroids? NO")
     after_question: re.Pattern[str] | None = None
+    #: sections whose lines sign each condition with a bare "+" or "-" ("GU: - retention, + nocturia")
+    sign_sections: frozenset[str] = frozenset()
+    bare_sign: re.Pattern[str] | None = None
 
-    def answer(self, text: str, start: int, end: int, cell_start: int, cell_end: int) -> Answer | None:
+    def answer(self, text: str, start: int, end: int, cell_start: int, cell_end: int,
+               section: str | None = None) -> Answer | None:
         """The templated answer for the condition at ``text[start:end]``, looking no further
-        than ``[cell_start, cell_end)`` (its sentence), or None."""
+        than ``[cell_start, cell_end)`` (its sentence), or None. ``section`` is the category of
+        the note section the condition is in."""
         after = text[end:cell_end]
         before = text[cell_start:start]
+        if section in self.sign_sections:
+            signed = self._bare_sign(text, cell_start, start)
+            if signed is not None:
+                return signed
         found = (self.after_separator.match(after) or self.marker_after.match(after) or self.spaced.match(after)
                  or (self.after_question.match(after) if self.after_question is not None else None))
         prefix = self.marker_before.search(before)
@@ -61,6 +70,16 @@ class TemplateRules:
         if found is not None:
             return self.answers[found.group("answer").lower()]
         return None
+
+
+    def _bare_sign(self, text: str, cell_start: int, start: int) -> Answer | None:
+        """A bare "+" or "-" right before the condition, inside a line ("Constitutional: + fatigue.
+        - fever, - chills"); one that opens its line is a bullet, not a sign."""
+        found = self.bare_sign.search(text, cell_start, start) if self.bare_sign is not None else None
+        if found is None:
+            return None
+        line = text[:found.start()].rstrip(" \t")
+        return None if not line or line[-1] in "\n\r" else self.answers[found.group("answer")]
 
 
 def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> TemplateRules:
@@ -77,7 +96,11 @@ def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Templ
         raise ValueError("templates.yaml: every spaced answer must be a yes or no answer")
     if not set(markers) <= set(answers) or any(markers[m] != answers[m] for m in markers):
         raise ValueError("templates.yaml: every marker must also be an answer of the same kind")
-    question = rf"[^,;:=\n\r()\[\]]{{0,{width}}}?"
+    part = rf"[^,;:=\n\r()\[\]]{{0,{width}}}?"
+    inner = r"[^()\n\r]{0,80}?"
+    # a question may hold one parenthesised list of examples, and the condition may be one of
+    # them: "Bladder (urge, flow, retention, incontinence): -ve" answers each
+    question = rf"(?:{inner}\))?{part}(?:\({inner}\){part})?"
     marks = _strings(raw["question_marks"], "question_marks") if raw.get("question_marks") else ()
     mark = "|".join(re.escape(m) for m in marks)
     sep = "|".join(re.escape(s) for s in sorted(separators, key=len, reverse=True))
@@ -91,7 +114,22 @@ def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Templ
         spaced=re.compile(rf"[ \t]+(?P<answer>{_alternation(spaced)}){_CELL_END}", re.IGNORECASE),
         answers={**answers, **markers},
         after_question=(re.compile(rf"[^\n\r]{{0,200}}?(?:{mark})[ \t]*(?P<answer>{words}){_CELL_END}", re.IGNORECASE)
-                        if marks else None))
+                        if marks else None),
+        **_bare_signs(raw.get("bare_signs"), answers, width))
+
+
+def _bare_signs(value: Any, answers: Mapping[str, Answer], width: int) -> dict[str, Any]:
+    """``bare_signs: {sections: [...], signs: ["+", "-"]}`` -> the TemplateRules fields."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or set(value) != {"sections", "signs"}:
+        raise ValueError("templates.yaml: bare_signs maps sections and signs to lists")
+    signs = _strings(value["signs"], "bare_signs.signs")
+    if any(sign not in answers or answers[sign] == "blank" for sign in signs):
+        raise ValueError("templates.yaml: every bare sign must also be a yes or no answer")
+    alternation = "|".join(re.escape(sign) for sign in signs)
+    return {"sign_sections": frozenset(_strings(value["sections"], "bare_signs.sections")),
+            "bare_sign": re.compile(rf"(?P<answer>{alternation})[ \t]+[^,;:.+\-\n\r()\[\]]{{0,{width}}}$")}
 
 
 def _starts_cell(before: str, at: int) -> bool:
