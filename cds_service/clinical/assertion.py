@@ -160,22 +160,27 @@ class AssertionEngine:
         self._sectionizer(self._sentencizer(doc))
         return Note(text, doc, collapsed, origin, tuple(t.idx for t in doc))
 
-    def assess(self, text: str, spans: Sequence[tuple[int, int]]) -> tuple[Assertion, ...]:
-        """One Assertion per character span ``(start, end)`` of ``text``, in order.
+    def assess(self, text: str, spans: Sequence[tuple[int, int]], sex: str | None = None) -> tuple[Assertion, ...]:
+        """One Assertion per character span ``(start, end)`` of ``text``, in order. ``sex``
+        ("female", "male"), when the record gives it, is the patient's: a pronoun of the other
+        sex is not the patient (``note-format.yaml`` pronouns).
 
         A span that does not fall on token boundaries is widened to whole tokens.
         """
-        return self.assess_note(self.make_note(text), spans)
+        return self.assess_note(self.make_note(text), spans, sex)
 
-    def assess_note(self, note: Note, spans: Sequence[tuple[int, int]]) -> tuple[Assertion, ...]:
+    def assess_note(self, note: Note, spans: Sequence[tuple[int, int]],
+                    sex: str | None = None) -> tuple[Assertion, ...]:
         """``assess`` on a Note from ``make_note``; spans are offsets of ``note.text``."""
         doc = note.doc
         targets = [note.token_span(note.to_doc(start), note.to_doc(end)) for start, end in spans]
         doc.spans[SPAN_GROUP] = [t for t in targets if t is not None]
         self._context(doc)
-        return tuple(_EMPTY if t is None else self._assertion(note, t) for t in targets)
+        others = frozenset().union(*(words for other, words in self._format.pronouns.items() if other != sex)) \
+            if sex in self._format.pronouns else frozenset()
+        return tuple(_EMPTY if t is None else self._assertion(note, t, others) for t in targets)
 
-    def _assertion(self, note: Note, target: Span) -> Assertion:
+    def _assertion(self, note: Note, target: Span, other_pronouns: frozenset[str] = frozenset()) -> Assertion:
         doc = note.doc
         found: dict[str, bool] = dict.fromkeys(ASSERTING, False)
         cues = []
@@ -204,7 +209,7 @@ class AssertionEngine:
             hypothetical=found["HYPOTHETICAL"] or (defaults.hypothetical and "HYPOTHETICAL" not in ended)
             or answer == "blank",
             experiencer="other" if found["FAMILY"] or (defaults.experiencer == "other" and "FAMILY" not in ended)
-            else "patient",
+            or _relative_beyond_pronoun(doc, target, other_pronouns) else "patient",
             section=category, sentence=note.to_text(*_trimmed(sentence)),
             clause=note.to_text(doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])), answer=answer, cues=tuple(cues))
 
@@ -246,6 +251,26 @@ def _trimmed(span: Span) -> tuple[int, int]:
     if not words:
         return span.start_char, span.start_char
     return words[0].idx, words[-1].idx + len(words[-1])
+
+
+def _relative_beyond_pronoun(doc: Doc, target: Span, other_pronouns: frozenset[str]) -> bool:
+    """Whether the relative named last before ``target`` in its sentence is still its experiencer,
+    ConText's scope having ended only at pronouns that cannot be the patient ("husband admitted
+    with a stroke, his left side is weak" in a woman's note). Any other end of the scope (the
+    patient's own pronoun, "patient", "presents") leaves the target the patient's."""
+    if not other_pronouns:
+        return False
+    sentence = target.sent
+    relatives = [m for m in doc._.context_graph.modifiers if m.category == "FAMILY" and m.direction == "FORWARD"
+                 and sentence.start <= m.modifier_span[0] and m.modifier_span[1] <= target.start]
+    if not relatives:
+        return False
+    relative = max(relatives, key=lambda m: m.modifier_span[1])
+    ends = [m for m in doc._.context_graph.modifiers
+            if m.category.startswith(TERMINATE_PREFIX) and "FAMILY" in m.category[len(TERMINATE_PREFIX):].split("+")
+            and relative.modifier_span[1] <= m.modifier_span[0] < target.start]
+    return bool(ends) and relative.scope_span[1] == min(m.modifier_span[0] for m in ends) \
+        and all(doc[m.modifier_span[0]:m.modifier_span[1]].text.lower() in other_pronouns for m in ends)
 
 
 def _ended_categories(doc: Doc, start: int, end: int) -> set[str]:

@@ -113,7 +113,7 @@ def _note_hits(note: Note, record: PatientRecord, knowledge: Knowledge, today: d
     recent = when is not None and -1 <= (today - when).days <= knowledge.note_recent_days
     yield from _text_hits(note.text, "DocumentReference", note.resource_id, note.element, knowledge,
                           current=(this_encounter or recent) and not _ended_long_ago(note.text, knowledge, today),
-                          display=note.title, today=today)
+                          display=note.title, today=today, sex=_sex(record))
 
 
 def _ended_long_ago(text: str, knowledge: Knowledge, today: date) -> bool:
@@ -130,7 +130,7 @@ def _encounter_hits(record: PatientRecord, knowledge: Knowledge, today: date) ->
     for i, concept in enumerate(encounter.reasonCode or []):
         current = not _ended_long_ago(concept.text or "", knowledge, today)
         yield from _concept_hits(concept, "Encounter", encounter.id, f"reasonCode[{i}]", knowledge, current=current,
-                                 today=today)
+                                 today=today, sex=_sex(record))
 
 
 def _encounter_condition_refs(record: PatientRecord) -> Iterator[int]:
@@ -192,7 +192,7 @@ def _observation_hits(observation: Any, record: PatientRecord, knowledge: Knowle
     if codes & knowledge.chief_complaint_codes:
         if observation.valueString:
             yield from _text_hits(observation.valueString, "Observation", observation.id, "valueString",
-                                  knowledge, current=recent)
+                                  knowledge, current=recent, sex=_sex(record))
         if observation.valueCodeableConcept is not None:
             yield from _concept_hits(observation.valueCodeableConcept, "Observation", observation.id,
                                      "valueCodeableConcept", knowledge, current=recent)
@@ -298,7 +298,7 @@ def _age_hits(record: PatientRecord, knowledge: Knowledge, age: int | None) -> I
 
 
 def _concept_hits(concept: Any, rtype: str, rid: str | None, element: str, knowledge: Knowledge,
-                  current: bool, today: date | None = None) -> Iterator[Hit]:
+                  current: bool, today: date | None = None, sex: str | None = None) -> Iterator[Hit]:
     """Hits from a CodeableConcept: each listed coding, then its text through the NLP."""
     coded: set[str] = set()
     for i, coding in enumerate(concept.coding or []):
@@ -313,14 +313,17 @@ def _concept_hits(concept: Any, rtype: str, rid: str | None, element: str, knowl
         displays = [c.display for c in concept.coding or [] if c.display]
         text, path = (displays[0], f"{element}.coding[0].display") if displays else (None, path)
     if text:
-        for hit in _text_hits(text, rtype, rid, path, knowledge, current=current, today=today):
+        for hit in _text_hits(text, rtype, rid, path, knowledge, current=current, today=today, sex=sex):
             if hit.concept not in coded:
                 yield hit
 
 
 def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: Knowledge,
-               current: bool, display: str | None = None, today: date | None = None) -> Iterator[Hit]:
-    found = [m for m in knowledge.text.analyze(text) if m.section not in knowledge.ignored_sections
+               current: bool, display: str | None = None, today: date | None = None,
+               sex: str | None = None) -> Iterator[Hit]:
+    """Hits from free text; ``sex`` is the patient's (Patient.gender), which tells whose a
+    pronoun is."""
+    found = [m for m in knowledge.text.analyze(text, sex) if m.section not in knowledge.ignored_sections
              and not (m.section in knowledge.plan_sections and knowledge.concepts[m.concept].kind == "exposure")]
     # what an onset or course cue can be about: a complaint, not a risk factor ("sudden ... AF")
     findings = [m for m in found if not knowledge.concepts[m.concept].attribute_of

@@ -20,7 +20,7 @@ they bound which finding an onset word or a templated answer belongs to.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy
@@ -48,6 +48,8 @@ class NoteFormat:
     inability_openers: frozenset[str]
     #: words a target pattern's gap word may not be (clinical/text.py ``gap_free_of``)
     gap_negations: frozenset[str]
+    #: third-person pronouns by the sex they refer to ("female", "male")
+    pronouns: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
 
 
 def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
@@ -64,9 +66,19 @@ def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
     for key in ("sources", "rationale"):
         if not raw.get(key):
             raise ValueError(f"note-format.yaml: needs {key}")
+    pronouns = raw.get("pronouns", {})
+    if not isinstance(pronouns, Mapping) or not set(pronouns) <= {"female", "male"}:
+        raise ValueError("note-format.yaml: pronouns maps female and male to lists of pronouns")
     return NoteFormat(words("sentence_ends"), words("abbreviations"), words("bullets"), width,
                       words("clause_breaks"), words("scope_breaks"), words("list_announcers"),
-                      words("inability_openers"), words("gap_negations"))
+                      words("inability_openers"), words("gap_negations"),
+                      {sex: _pronouns(items, sex) for sex, items in pronouns.items()})
+
+
+def _pronouns(items: Any, sex: str) -> frozenset[str]:
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
+        raise ValueError(f"note-format.yaml: pronouns.{sex} must be a non-empty list of strings")
+    return frozenset(i.lower() for i in items)
 
 
 class NoteSentencizer:

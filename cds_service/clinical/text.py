@@ -83,8 +83,8 @@ class TargetSpec:
 
 
 class TextEngine:
-    """Finds the concepts of ``targets`` and asks ``assertions`` about each; ``analyze(text)``
-    is cached by text."""
+    """Finds the concepts of ``targets`` and asks ``assertions`` about each; ``analyze(text, sex)``
+    is cached by text and patient sex."""
 
     def __init__(self, targets: Sequence[TargetSpec], assertions: AssertionEngine,
                  attributes: frozenset[str] = frozenset(), cache_size: int = 4096) -> None:
@@ -111,7 +111,9 @@ class TextEngine:
         self._matcher = matcher
         self.analyze = lru_cache(maxsize=cache_size)(self._analyze)
 
-    def _analyze(self, text: str) -> tuple[Mention, ...]:
+    def _analyze(self, text: str, sex: str | None = None) -> tuple[Mention, ...]:
+        """The concepts of ``text`` and their assertions; ``sex`` is the patient's, when known
+        (a pronoun of the other sex is someone else: ``AssertionEngine.assess``)."""
         if not text or not text.strip():
             return ()
         note = self._assertions.make_note(text)
@@ -124,7 +126,7 @@ class TextEngine:
                          if when.search(text[start:end]))
         for concept, pattern in self._attributes:
             found.extend((concept, m.start(), m.end(), None) for m in pattern.finditer(text) if m.end() > m.start())
-        assertions = self._assertions.assess_note(note, [(start, end) for _, start, end, _ in found])
+        assertions = self._assertions.assess_note(note, [(start, end) for _, start, end, _ in found], sex)
         mentions = []
         for (concept, start, end, exclude), a in zip(found, assertions, strict=True):
             sentence = text[a.sentence[0]:a.sentence[1]]

@@ -161,3 +161,25 @@ def test_a_missing_or_unparseable_file_stops_startup(language: Path, name: str) 
     (language / name).unlink()
     with pytest.raises(ConfigurationError):
         load_assertion_engine_from(language)
+
+
+HUSBAND = "husband admitted on Sunday with a stroke, his left side is weak and he can't walk, she is worried"
+
+
+@pytest.mark.parametrize(("text", "span", "sex", "experiencer"), [
+    # a pronoun of the other sex than the patient's cannot be the patient: the relative's scope goes on
+    (HUSBAND, "left side is weak", "female", "other"),
+    (HUSBAND, "can't walk", "female", "other"),
+    # the same words for a man, or with the sex unknown: ConText's pronoun end, the patient's
+    (HUSBAND, "left side is weak", "male", "patient"),
+    (HUSBAND, "left side is weak", None, "patient"),
+    # the patient's own pronoun ends the relative's scope
+    ("mother had MS; she has weak legs", "weak legs", "female", "patient"),
+    ("grandad had a stroke, she now has weak legs", "weak legs", "female", "patient"),
+    # no relative named before: a pronoun alone changes nothing (a note's slip of gender)
+    ("his legs have been weak for 3 days", "legs have been weak", "female", "patient"),
+])
+def test_a_pronoun_of_the_other_sex_is_not_the_patient(engine: AssertionEngine, text: str, span: str,
+                                                       sex: str | None, experiencer: str) -> None:
+    start = text.index(span)
+    assert engine.assess(text, [(start, start + len(span))], sex)[0].experiencer == experiencer

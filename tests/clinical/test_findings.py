@@ -428,3 +428,12 @@ def test_a_climb_from_the_feet_is_the_ascending_course(knowledge: Knowledge, tex
 def test_a_side_qualifies_the_part_written_after_it(knowledge: Knowledge, text: str, side: str) -> None:
     result = findings(knowledge, patient(), encounter(text))
     assert result.anchor is not None and result.anchor.laterality == side
+
+
+def test_the_patients_sex_tells_whose_a_pronoun_is(knowledge: Knowledge) -> None:
+    """Patient.gender reaches the text: in a woman's note the husband's weak left side is his."""
+    text = "Cough for 5 days. Husband admitted with a stroke on Sunday, his left leg is weak and he can't walk."
+    hers = findings(knowledge, patient(gender="female"), encounter(text))
+    assert hers.anchor is None and "stroke" not in flags(hers)
+    his = findings(knowledge, patient(gender="male"), encounter(text))
+    assert his.anchor is not None
