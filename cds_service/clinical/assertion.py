@@ -116,6 +116,9 @@ class Note:
         return offset if self.origin is None else bisect_left(self.origin, offset)
 
 
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
 def _collapse_blanks(text: str) -> tuple[str, tuple[int, ...] | None]:
     if _BLANKS.search(text) is None:
         return text, None
@@ -201,6 +204,9 @@ class AssertionEngine:
             negated = answer == "no"
         defaults = self._defaults.get(category, _NO_SECTION) if category else _NO_SECTION
         ended = _ended_categories(doc, section.body_start, target.start) if defaults != _NO_SECTION else set()
+        if defaults.negated and answer is None and "NEGATED_EXISTENCE" not in ended \
+                and not _paragraph_break(note, doc[section.body_start].idx, target.start_char):
+            negated = True  # "Diagnoses excluded:" lists what was ruled out, up to its first blank line
         lo, hi = clause_bounds(sentence, target.start, target.end, self._format.clause_breaks)
         return Assertion(
             negated=negated, possible=found["POSSIBLE_EXISTENCE"],
@@ -251,6 +257,15 @@ def _trimmed(span: Span) -> tuple[int, int]:
     if not words:
         return span.start_char, span.start_char
     return words[0].idx, words[-1].idx + len(words[-1])
+
+
+def _paragraph_break(note: Note, start: int, end: int) -> bool:
+    """Whether a blank line lies between ``start`` and ``end`` (offsets of the analysed text).
+    A negating section (a list of excluded diagnoses) ends there: a header the Sectionizer does
+    not know ("PRINCIPAL DIAGNOSIS:") must not put the rest of the note under it."""
+    text = note.analysed
+    start += len(text[start:end]) - len(text[start:end].lstrip())  # from the section's first line
+    return _BLANK_LINE.search(text, start, max(start, end)) is not None
 
 
 def _relative_beyond_pronoun(doc: Doc, target: Span, other_pronouns: frozenset[str]) -> bool:

@@ -323,7 +323,11 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
                sex: str | None = None) -> Iterator[Hit]:
     """Hits from free text; ``sex`` is the patient's (Patient.gender), which tells whose a
     pronoun is."""
-    found = [m for m in knowledge.text.analyze(text, sex) if m.section not in knowledge.ignored_sections
+    mentions = knowledge.text.analyze(text, sex)
+    # a diagnosis the text lists as excluded ("DIAGNOSES EXCLUDED: acute stroke / TIA") is not
+    # raised by its other mentions in the same text ("brought in as a stroke call")
+    excluded = {m.concept for m in mentions if m.section in knowledge.excluding_sections and m.negated}
+    found = [m for m in mentions if m.section not in knowledge.ignored_sections and m.concept not in excluded
              and not (m.section in knowledge.plan_sections and knowledge.concepts[m.concept].kind == "exposure")]
     # what an onset or course cue can be about: a complaint, not a risk factor ("sudden ... AF")
     findings = [m for m in found if not knowledge.concepts[m.concept].attribute_of

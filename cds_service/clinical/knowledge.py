@@ -177,6 +177,8 @@ class Knowledge:
     ignored_sections: frozenset[str]
     #: note sections where an exposure named is a plan, not an exposure (a drug started now)
     plan_sections: frozenset[str]
+    #: note sections that list what was ruled out: a concept negated there is no finding anywhere in that text
+    excluding_sections: frozenset[str]
     #: words of a historical cue that end an exposure ("ex-", "abstinent", "stopped")
     cessation_cues: frozenset[str]
     codes: CodeSet
@@ -338,6 +340,7 @@ def _build(root: Any, language: Any) -> Knowledge:
         concepts=concepts, anchor=anchor, derived=derived, laterality=laterality,
         ignored_sections=frozenset(str(x) for x in text_doc.get("ignored_sections") or ()),
         plan_sections=frozenset(str(x) for x in text_doc.get("plan_sections") or ()),
+        excluding_sections=frozenset(str(x) for x in text_doc.get("excluding_sections") or ()),
         cessation_cues=frozenset(str(x).lower() for x in text_doc.get("cessation_cues") or ()),
         codes=CodeSet.from_entries(entries), text=engine, red_flags=red_flags,
         differential=differential, differential_weight=int(diff_doc.get("weight", 10)), sources=sources,

@@ -35,6 +35,7 @@ class SectionDefaults:
     historical: bool = False
     hypothetical: bool = False
     experiencer: Experiencer = "patient"
+    negated: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,16 +85,17 @@ def _parse_defaults(name: str, row: Any, sources: set[str]) -> SectionDefaults:
     if not isinstance(row, Mapping):
         raise ValueError(f"{where} must be a mapping")
     check_provenance(row, sources, where)
-    unknown = set(row) - {"historical", "hypothetical", "experiencer", "source", "rationale"}
+    unknown = set(row) - {"historical", "hypothetical", "negated", "experiencer", "source", "rationale"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
-    for flag in ("historical", "hypothetical"):
+    for flag in ("historical", "hypothetical", "negated"):
         if not isinstance(row.get(flag, False), bool):
             raise ValueError(f"{where}: {flag} must be true or false")
     experiencer = row.get("experiencer", "patient")
     if experiencer not in ("patient", "other"):
         raise ValueError(f"{where}: experiencer must be patient or other")
-    return SectionDefaults(bool(row.get("historical", False)), bool(row.get("hypothetical", False)), experiencer)
+    return SectionDefaults(bool(row.get("historical", False)), bool(row.get("hypothetical", False)), experiencer,
+                           bool(row.get("negated", False)))
 
 
 class NoteSectionizer(Sectionizer):  # type: ignore[misc]

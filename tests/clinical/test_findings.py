@@ -437,3 +437,14 @@ def test_the_patients_sex_tells_whose_a_pronoun_is(knowledge: Knowledge) -> None
     assert hers.anchor is None and "stroke" not in flags(hers)
     his = findings(knowledge, patient(gender="male"), encounter(text))
     assert his.anchor is not None
+
+
+def test_a_diagnosis_the_text_lists_as_excluded_is_not_raised_by_its_other_mentions(knowledge: Knowledge) -> None:
+    """Another hospital's summary: "brought in as a stroke call", then "Diagnoses excluded: acute stroke"."""
+    summary = ("PRESENTING COMPLAINT:\nBrought in as a stroke call: left foot slapping on waking.\n\n"
+               "DIAGNOSES EXCLUDED:\n- Acute stroke / TIA (MRI brain normal)\n\n"
+               "PRINCIPAL DIAGNOSIS:\n- Left L5 radiculopathy with partial left foot drop\n")
+    result = findings(knowledge, patient(), encounter(summary))
+    assert result.anchor is not None and "stroke" not in flags(result)
+    kept = findings(knowledge, patient(), encounter(summary.replace("DIAGNOSES EXCLUDED", "DIAGNOSES")))
+    assert "stroke" in flags(kept)
