@@ -220,9 +220,10 @@ def gap_free_of(negations: Iterable[str]) -> str:
     """``GAP_WORD`` as the engine runs it: never one of ``negations`` (note-format.yaml
     ``gap_negations``) nor a word ending in "n't". A pattern that bridges words between a body
     part and a symptom must not bridge the word that denies it: "legs are not weak" and "Legs
-    fine - no weakness" are no weak legs."""
+    fine - no weakness" are no weak legs. Nor a dash standing alone, which separates clauses in
+    notes: 'Both legs "tingling and weak" - can lift L leg' is no weak left leg."""
     words = "|".join(sorted((re.escape(w) for w in negations), key=len, reverse=True))
-    return rf"(?!(?:{words})\b|[^\s.;!?]*n[’']t\b)" + GAP_WORD
+    return rf"(?!(?:{words})\b|[^\s.;!?]*n[’']t\b|[-–—]+(?:\s|$))" + GAP_WORD
 
 
 def target_regex(pattern: str, gap: str) -> re.Pattern[str]:

@@ -424,6 +424,9 @@ def test_a_climb_from_the_feet_is_the_ascending_course(knowledge: Knowledge, tex
     ("O/E: L EHL 4-/5, R EHL 4/5.", "bilateral"),
     # a sentence that says both legs covers a part that names no side itself
     ("Left sciatica for 3 weeks. Since yesterday pain in both legs, foot weak too.", "bilateral"),
+    # a pattern's gap never crosses a dash standing alone (a clause break in notes)
+    ('Both legs "tingling and weak" - can lift L leg off the bed, R only a few cm.', "bilateral"),
+    ("Foot numb. Unable to actively DF R ankle or extend toes.", "right"),
 ])
 def test_a_side_qualifies_the_part_written_after_it(knowledge: Knowledge, text: str, side: str) -> None:
     result = findings(knowledge, patient(), encounter(text))
@@ -448,3 +451,10 @@ def test_a_diagnosis_the_text_lists_as_excluded_is_not_raised_by_its_other_menti
     assert result.anchor is not None and "stroke" not in flags(result)
     kept = findings(knowledge, patient(), encounter(summary.replace("DIAGNOSES EXCLUDED", "DIAGNOSES")))
     assert "stroke" in flags(kept)
+
+
+def test_quadriparesis_is_weakness_of_the_legs_and_the_arms(knowledge: Knowledge) -> None:
+    result = findings(knowledge, patient(), encounter(
+        "Impression: acute rapidly progressive ascending symmetric flaccid quadriparesis with areflexia."))
+    assert result.anchor is not None and result.anchor.laterality == "bilateral"
+    assert result.anchor.course == "ascending" and "guillain-barre" in flags(result)
