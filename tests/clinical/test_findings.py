@@ -269,6 +269,7 @@ def test_an_infection_weeks_ago_is_the_gbs_cue_and_one_years_ago_is_not(knowledg
     ("Transient weakness of the L arm and L leg this morning for 20 minutes, now resolved.", "stroke"),
     ("abrupt onset L leg weakness + L arm clumsy 40 min ago, speech slurred", "stroke"),  # overlapping concepts
     ("R leg cold and mottled below the knee, no DP/PT signal, can't wiggle toes", "limb-ischemia"),
+    ('His "right leg went floppy". Within minutes speech slurred.', "stroke"),
 ])
 def test_evolution_and_exam_vocabulary_raise_the_flag(knowledge: Knowledge, reason: str, flag: str) -> None:
     assert flag in flags(findings(knowledge, patient(), encounter(reason)))
