@@ -270,6 +270,8 @@ def test_an_infection_weeks_ago_is_the_gbs_cue_and_one_years_ago_is_not(knowledg
     ("abrupt onset L leg weakness + L arm clumsy 40 min ago, speech slurred", "stroke"),  # overlapping concepts
     ("R leg cold and mottled below the knee, no DP/PT signal, can't wiggle toes", "limb-ischemia"),
     ('His "right leg went floppy". Within minutes speech slurred.', "stroke"),
+    ('Both legs "feel weak and heavy". Has to push to get his water going, less feeling than usual when wiping.',
+     "cauda-equina"),
 ])
 def test_evolution_and_exam_vocabulary_raise_the_flag(knowledge: Knowledge, reason: str, flag: str) -> None:
     assert flag in flags(findings(knowledge, patient(), encounter(reason)))
@@ -278,6 +280,7 @@ def test_evolution_and_exam_vocabulary_raise_the_flag(knowledge: Knowledge, reas
 @pytest.mark.parametrize("reason", [
     "Weak legs for 3 months; breathless on exertion with heart failure, ankles swollen.",  # gradual: not GBS
     "LBP, bilat leg weakness, PVR 120 mL",  # below the 200 mL the CES pathways act on
+    "R sciatica for 2 weeks. BPH on tamsulosin, poor stream for years.",  # a prostate's stream, not a new CES
 ])
 def test_the_same_words_without_the_picture_raise_nothing(knowledge: Knowledge, reason: str) -> None:
     assert not flags(findings(knowledge, patient(), encounter(reason))) & {"guillain-barre", "cauda-equina"}
@@ -324,6 +327,11 @@ def test_limb_ischaemia_and_claudication(knowledge: Knowledge, text: str, fires:
      "2006-01-01", True),
     # a fall caused by weak legs, with tenderness over the spine, is no fracture mechanism at 58
     ("Legs weak for 4 days, fallen once. Tender over T6-T7 spinous processes.", "1968-01-01", False),
+    # an old woman who slid off her bed, tender over L1-L2, whatever words her back pain is told in
+    ("Slid off the edge of her bed onto her bottom, lay on the floor all night. Cannot lift either leg. "
+     "Tender over L1-L2.",
+     "1940-01-01", True),
+    ('Her back is "awfy sair" low down after she fell.', "1940-01-01", True),
 ])
 def test_fracture_by_mechanism(knowledge: Knowledge, text: str, age: str, fires: bool) -> None:
     """Major trauma, or minor trauma or point tenderness beside steroids, osteoporosis or age [S12]."""
