@@ -33,9 +33,11 @@ def days_ago(text: str) -> int | None:
     return 1 if _YESTERDAY.search(low) else None
 
 
-#: a written date: 2026-11-13, 13/11/2026, 19/10/26 or 03/2024
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+#: a written date: 2026-11-13, 13/11/2026, 19/10/26, 03/2024 or March 2020
 _DATE = (r"(?<![\d/.-])(?:(\d{4})-(\d{1,2})-(\d{1,2})"
-         r"|(\d{1,2})[/.](\d{1,2})[/.](\d{4}|\d{2})|(\d{1,2})/(\d{4}))(?![\d/.-])")
+         r"|(\d{1,2})[/.](\d{1,2})[/.](\d{4}|\d{2})|(\d{1,2})/(\d{4})"
+         r"|(?i:\b(jan|feb|mar|apr|may|jun|jul|aug|sept?|oct|nov|dec)[a-z]*\.?\s+((?:19|20)\d\d)))(?![\d/.-])")
 _ANY_DATE = re.compile(_DATE)
 #: ConText's line between recent and historical: begun more than two weeks before the visit
 HISTORICAL_AFTER_DAYS = 14
@@ -45,11 +47,13 @@ def _days_back(found: re.Match[str], today: date) -> int | None:
     """Days from the date of ``found`` (a ``_DATE`` match) to ``today``. A day/month date that
     reads both ways (08/11/2026) takes its nearer reading, so a text is put in the past only
     when every reading is; None when no reading is a real date."""
-    iso_y, iso_m, iso_d, a, b, year, month, month_year = found.groups()[-8:]
+    iso_y, iso_m, iso_d, a, b, year, month, month_year, month_name, named_year = found.groups()[-10:]
     if iso_y:
         readings = [(int(iso_y), int(iso_m), int(iso_d))]
-    elif month:
-        readings = [(int(month_year), int(month), 1)]
+    elif month_name or month:  # a month: its first and last days, the nearer counts
+        y, m = ((int(named_year), _MONTHS.index(month_name.lower()[:3]) + 1) if month_name
+                else (int(month_year), int(month)))
+        readings = [(y, m, 1), (y, m, 28)]
     else:
         y = int(year) + (2000 if len(year) == 2 else 0)
         readings = [(y, int(b), int(a)), (y, int(a), int(b))]
@@ -78,6 +82,8 @@ _ONSET_BEFORE = re.compile(r"\b(?:since|from|started|starting|began|beginning|on
 #: an earlier encounter, then its date within a few words ("Presented 29/09/26", "admitted on 01/10/26")
 _PAST_ENCOUNTER = re.compile(r"\b(?:presented|admitted|attended|seen|reviewed|treated|hospitali[sz]ed|diagnosed|"
                              r"discharged|operated|underwent|had)\b(?:\s+[^\s.;:]+){0,3}?\s*$", re.IGNORECASE)
+#: a sentence that opens with its date tells of that time ("In March 2020 she had a stroke")
+_SENTENCE_OPENING = re.compile(r"\s*(?:(?:back\s+)?in|on|during|early|late|mid)?\s*", re.IGNORECASE)
 #: words that bring a dated account back to today ("Seen 01/10/26 for back pain, now weak legs")
 _BACK_TO_TODAY = re.compile(r"\b(?:now|today|tonight|currently|presently|at\s+present|since\s+then|this\s+(?:morning|"
                             r"afternoon|evening|week)|yesterday|last\s+night|still|again|persist\w*|remain\w*|"
@@ -95,9 +101,12 @@ def dated_long_ago(text: str, today: date) -> bool:
 
 def told_as_past(before: str, after: str, today: date) -> bool:
     """Whether a mention is told as part of an earlier encounter: the words of its sentence
-    before it date one more than two weeks back ("Presented 29/09/26 with fever, back pain and
-    leg weakness"; a dated letter heading is no encounter), and no word after that date, nor
-    after the mention, brings the account back to today ("..., now ...", "... persists")."""
+    before it date one more than two weeks back, after an encounter verb ("Presented 29/09/26 with
+    fever, back pain and leg weakness"; a dated letter heading is no encounter) or at the
+    sentence's opening ("In March 2020 she had a stroke with left-sided weakness"), and no word
+    after that date, nor after the mention, brings the account back to today ("..., now ...")."""
     dates = [found for found in _ANY_DATE.finditer(before)
-             if _PAST_ENCOUNTER.search(before, 0, found.start()) and dated_long_ago(before[:found.end()], today)]
+             if (_PAST_ENCOUNTER.search(before, 0, found.start())
+                 or _SENTENCE_OPENING.fullmatch(before[:found.start()]))
+             and dated_long_ago(before[:found.end()], today)]
     return bool(dates) and not _BACK_TO_TODAY.search(before, dates[-1].end()) and not _BACK_TO_TODAY.search(after)

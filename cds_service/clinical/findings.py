@@ -333,6 +333,8 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
     findings = [m for m in found if not knowledge.concepts[m.concept].attribute_of
                 and knowledge.concepts[m.concept].kind == "complaint"]
     residual_clauses = _residual_clauses(found, knowledge, text, today)
+    residuals = {m.concept for m in found if m.assertion.clause in residual_clauses and m.is_present
+                 and not knowledge.concepts[m.concept].leaves_deficit}
     for mention in found:
         if not mention.is_present:
             continue
@@ -343,7 +345,8 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
                 continue
         past = (_has_stopped(mention, knowledge) if knowledge.concepts[mention.concept].kind == "exposure"
                 else (mention.historical and not _recent_enough(mention, knowledge))
-                or mention.assertion.clause in residual_clauses or _in_dated_past(mention, text, today))
+                or mention.assertion.clause in residual_clauses or _in_dated_past(mention, text, today)
+                or (mention.concept in residuals and _told_unchanged(mention, knowledge)))
         yield Hit(mention.concept, Evidence(rtype, rid, element, display=display, text=mention.text),
                   current=current and not past, possible=mention.possible,
                   laterality=_mention_laterality(mention, knowledge), past=past)
@@ -362,6 +365,15 @@ def _residual_clauses(found: Sequence[Mention], knowledge: Knowledge, text: str,
     return {m.assertion.clause for m in found
             if knowledge.concepts[m.concept].leaves_deficit and not m.negated and not m.hypothetical
             and m.experiencer == "patient" and past(m)}
+
+
+def _told_unchanged(mention: Mention, knowledge: Knowledge) -> bool:
+    """A mention whose sentence says nothing changed: no change word (``change_cues``: "new",
+    "worse", "sudden") and no cue of today ("this morning")."""
+    if any(cue.category == "CURRENT" for cue in mention.assertion.cues):
+        return False
+    words = set(re.findall(r"[a-z]+", mention.sentence.lower()))
+    return not any(word in words or any(w.startswith(word) for w in words) for word in knowledge.change_cues)
 
 
 def _in_dated_past(mention: Mention, text: str, today: date | None) -> bool:

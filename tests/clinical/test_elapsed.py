@@ -52,7 +52,8 @@ def test_no_labelled_date_gives_none(text: str) -> None:
 
 @pytest.mark.parametrize(("text", "old"), [
     ("R MCA infarct (19/10/26)", True), ("CVA 03/2024", True), ("stroke 2026-11-27", False),
-    ("TIA 28/11/2026", False), ("no date here", False), ("BP 128/74", False),
+    ("TIA 28/11/2026", False), ("no date here", False), ("BP 128/74", False), ("stroke in March 2020", True),
+    ("seen Nov 2026", False), ("May 2019", True),
 ])
 def test_a_written_date_more_than_two_weeks_back(text: str, old: bool) -> None:
     assert dated_long_ago(text, TODAY) is old
@@ -71,6 +72,8 @@ def test_a_date_that_starts_a_continuing_complaint_dates_no_past_event(text: str
     ("Admitted 01/10/26 with back pain, now ", "", False),
     ("Seen 01/10/26 with ", ", which persists", False),
     ("Referral letter 01/10/26: ", "", False),
+    ("In March 2020 she had a stroke with ", "", True),  # a sentence that opens with its date
+    ("Weak since March 2020 and ", "", False),
     ("Presented 2026-11-23 with ", "", False),
 ])
 def test_told_as_past_is_an_earlier_dated_encounter(before: str, after: str, past: bool) -> None:

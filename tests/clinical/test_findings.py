@@ -281,6 +281,7 @@ def test_evolution_and_exam_vocabulary_raise_the_flag(knowledge: Knowledge, reas
     "Weak legs for 3 months; breathless on exertion with heart failure, ankles swollen.",  # gradual: not GBS
     "LBP, bilat leg weakness, PVR 120 mL",  # below the 200 mL the CES pathways act on
     "R sciatica for 2 weeks. BPH on tamsulosin, poor stream for years.",  # a prostate's stream, not a new CES
+    "Legs gave out getting up from the toilet, no back pain. Urge incontinence (known overactive bladder).",
 ])
 def test_the_same_words_without_the_picture_raise_nothing(knowledge: Knowledge, reason: str) -> None:
     assert not flags(findings(knowledge, patient(), encounter(reason))) & {"guillain-barre", "cauda-equina"}
@@ -467,3 +468,13 @@ def test_quadriparesis_is_weakness_of_the_legs_and_the_arms(knowledge: Knowledge
         "Impression: acute rapidly progressive ascending symmetric flaccid quadriparesis with areflexia."))
     assert result.anchor is not None and result.anchor.laterality == "bilateral"
     assert result.anchor.course == "ascending" and "guillain-barre" in flags(result)
+
+
+def test_a_deficit_told_as_a_residual_stays_it_through_the_note(knowledge: Knowledge) -> None:
+    """Once a note says the hemiparesis is an old stroke's, "R hemiparetic gait" later is the same
+    residual; a sentence that says it changed is today's."""
+    note = ("ACTIVE DIAGNOSES:\n1. Cerebral infarction L MCA (04/2019) with residual R hemiparesis - stable\n"
+            "3. Paroxysmal AF - apixaban for stroke prevention\n\nEXAM:\nR hemiparetic gait with hemi-walker.\n")
+    assert "stroke" not in flags(findings(knowledge, patient(), encounter(note)))
+    worse = note + "Since this morning the R arm and leg are suddenly weaker.\n"
+    assert "stroke" in flags(findings(knowledge, patient(), encounter(worse)))
