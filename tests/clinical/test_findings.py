@@ -422,6 +422,7 @@ def test_a_transient_deficit_is_a_tia_and_a_rested_claudication_is_not(knowledge
     'Weak legs: started in the feet 5 days ago, each day higher, "now it is at my knees".',
     "4/7 progressive tingling feet -> knees, legs weak.",
     "Legs weak, feet tingly 4 days ago, weaker every day. His hands are now tingly and clumsy.",
+    "Legs weak, reflexes absent. Imp: weakness climbing from the feet over 5 days.",
 ])
 def test_a_climb_from_the_feet_is_the_ascending_course(knowledge: Knowledge, text: str) -> None:
     result = findings(knowledge, patient(), encounter(text))
