@@ -333,6 +333,8 @@ def test_limb_ischaemia_and_claudication(knowledge: Knowledge, text: str, fires:
      "Tender over L1-L2.",
      "1940-01-01", True),
     ('Her back is "awfy sair" low down after she fell.', "1940-01-01", True),
+    # a tender vertebra beside a named infection is the infection's
+    ("Low back pain, rigors, CRP 212, E. coli discitis L2/3 on MRI. Tender over L2.", "1940-01-01", False),
 ])
 def test_fracture_by_mechanism(knowledge: Knowledge, text: str, age: str, fires: bool) -> None:
     """Major trauma, or minor trauma or point tenderness beside steroids, osteoporosis or age [S12]."""
