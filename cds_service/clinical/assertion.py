@@ -181,9 +181,11 @@ class AssertionEngine:
         self._context(doc)
         others = frozenset().union(*(words for other, words in self._format.pronouns.items() if other != sex)) \
             if sex in self._format.pronouns else frozenset()
-        return tuple(_EMPTY if t is None else self._assertion(note, t, others) for t in targets)
+        scopes = _RelativeScopes.of(doc) if others else None
+        return tuple(_EMPTY if t is None else self._assertion(note, t, others, scopes) for t in targets)
 
-    def _assertion(self, note: Note, target: Span, other_pronouns: frozenset[str] = frozenset()) -> Assertion:
+    def _assertion(self, note: Note, target: Span, other_pronouns: frozenset[str] = frozenset(),
+                   scopes: _RelativeScopes | None = None) -> Assertion:
         doc = note.doc
         found: dict[str, bool] = dict.fromkeys(ASSERTING, False)
         cues = []
@@ -215,7 +217,7 @@ class AssertionEngine:
             hypothetical=found["HYPOTHETICAL"] or (defaults.hypothetical and "HYPOTHETICAL" not in ended)
             or answer == "blank",
             experiencer="other" if found["FAMILY"] or (defaults.experiencer == "other" and "FAMILY" not in ended)
-            or _relative_beyond_pronoun(doc, target, other_pronouns) else "patient",
+            or (scopes is not None and scopes.beyond_pronoun(doc, target, other_pronouns)) else "patient",
             section=category, sentence=note.to_text(*_trimmed(sentence)),
             clause=note.to_text(doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])), answer=answer, cues=tuple(cues))
 
@@ -268,24 +270,36 @@ def _paragraph_break(note: Note, start: int, end: int) -> bool:
     return _BLANK_LINE.search(text, start, max(start, end)) is not None
 
 
-def _relative_beyond_pronoun(doc: Doc, target: Span, other_pronouns: frozenset[str]) -> bool:
-    """Whether the relative named last before ``target`` in its sentence is still its experiencer,
-    ConText's scope having ended only at pronouns that cannot be the patient ("husband admitted
-    with a stroke, his left side is weak" in a woman's note). Any other end of the scope (the
-    patient's own pronoun, "patient", "presents") leaves the target the patient's."""
-    if not other_pronouns:
-        return False
-    sentence = target.sent
-    relatives = [m for m in doc._.context_graph.modifiers if m.category == "FAMILY" and m.direction == "FORWARD"
-                 and sentence.start <= m.modifier_span[0] and m.modifier_span[1] <= target.start]
-    if not relatives:
-        return False
-    relative = max(relatives, key=lambda m: m.modifier_span[1])
-    ends = [m for m in doc._.context_graph.modifiers
-            if m.category.startswith(TERMINATE_PREFIX) and "FAMILY" in m.category[len(TERMINATE_PREFIX):].split("+")
-            and relative.modifier_span[1] <= m.modifier_span[0] < target.start]
-    return bool(ends) and relative.scope_span[1] == min(m.modifier_span[0] for m in ends) \
-        and all(doc[m.modifier_span[0]:m.modifier_span[1]].text.lower() in other_pronouns for m in ends)
+@dataclass(frozen=True)
+class _RelativeScopes:
+    """A Doc's relatives (FAMILY triggers read forward) and the modifiers that end their scopes,
+    gathered once per Doc for ``beyond_pronoun``."""
+
+    relatives: tuple[Any, ...]
+    ends: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, doc: Doc) -> _RelativeScopes:
+        modifiers = doc._.context_graph.modifiers
+        relatives = tuple(m for m in modifiers if m.category == "FAMILY" and m.direction == "FORWARD")
+        ends = tuple(m for m in modifiers if relatives and m.category.startswith(TERMINATE_PREFIX)
+                     and "FAMILY" in m.category[len(TERMINATE_PREFIX):].split("+"))
+        return cls(relatives, ends)
+
+    def beyond_pronoun(self, doc: Doc, target: Span, other_pronouns: frozenset[str]) -> bool:
+        """Whether the relative named last before ``target`` in its sentence is still its
+        experiencer, ConText's scope having ended only at pronouns that cannot be the patient
+        ("husband admitted with a stroke, his left side is weak" in a woman's note). Any other end
+        of the scope (the patient's own pronoun, "patient", "presents") leaves it the patient's."""
+        sentence = target.sent
+        before = [m for m in self.relatives
+                  if sentence.start <= m.modifier_span[0] and m.modifier_span[1] <= target.start]
+        if not before:
+            return False
+        relative = max(before, key=lambda m: m.modifier_span[1])
+        ends = [m for m in self.ends if relative.modifier_span[1] <= m.modifier_span[0] < target.start]
+        return bool(ends) and relative.scope_span[1] == min(m.modifier_span[0] for m in ends) \
+            and all(doc[m.modifier_span[0]:m.modifier_span[1]].text.lower() in other_pronouns for m in ends)
 
 
 def _ended_categories(doc: Doc, start: int, end: int) -> set[str]:
