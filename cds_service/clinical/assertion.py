@@ -116,7 +116,9 @@ class Note:
         return offset if self.origin is None else bisect_left(self.origin, offset)
 
 
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+#: a line of a list: a bullet or a number ("- Acute stroke / TIA", "2. GCA - excluded")
+_LIST_ITEM = re.compile(r"[ \t]*(?:[-*•·]|\d{1,2}[.)])[ \t]")
+_SENTENCE_END = re.compile(r"[.;!?](?:\s|$)")
 
 
 def _collapse_blanks(text: str) -> tuple[str, tuple[int, ...] | None]:
@@ -207,8 +209,8 @@ class AssertionEngine:
         defaults = self._defaults.get(category, _NO_SECTION) if category else _NO_SECTION
         ended = _ended_categories(doc, section.body_start, target.start) if defaults != _NO_SECTION else set()
         if defaults.negated and answer is None and "NEGATED_EXISTENCE" not in ended \
-                and not _paragraph_break(note, doc[section.body_start].idx, target.start_char):
-            negated = True  # "Diagnoses excluded:" lists what was ruled out, up to its first blank line
+                and _in_header_list(note, doc[section.body_start].idx, target.start_char):
+            negated = True  # "Diagnoses excluded:" lists what was ruled out
         lo, hi = clause_bounds(sentence, target.start, target.end, self._format.clause_breaks)
         return Assertion(
             negated=negated, possible=found["POSSIBLE_EXISTENCE"],
@@ -261,13 +263,18 @@ def _trimmed(span: Span) -> tuple[int, int]:
     return words[0].idx, words[-1].idx + len(words[-1])
 
 
-def _paragraph_break(note: Note, start: int, end: int) -> bool:
-    """Whether a blank line lies between ``start`` and ``end`` (offsets of the analysed text).
-    A negating section (a list of excluded diagnoses) ends there: a header the Sectionizer does
-    not know ("PRINCIPAL DIAGNOSIS:") must not put the rest of the note under it."""
+def _in_header_list(note: Note, start: int, end: int) -> bool:
+    """Whether ``end`` (offsets of the analysed text) is still in the list a header opens at
+    ``start``: its first sentence ("Diagnoses excluded: acute stroke / TIA"), or the bullet or
+    numbered lines right under it. A negating section ends at anything else (prose on the next
+    line, a full stop, a blank line, a header the Sectionizer does not know), so it never
+    reaches "re-presented today with new urinary retention"."""
     text = note.analysed
     start += len(text[start:end]) - len(text[start:end].lstrip())  # from the section's first line
-    return _BLANK_LINE.search(text, start, max(start, end)) is not None
+    lines = text[start:end].split("\n")
+    if len(lines) == 1:
+        return _SENTENCE_END.search(lines[0]) is None
+    return all(_LIST_ITEM.match(line) for line in lines[1:])
 
 
 @dataclass(frozen=True)
@@ -289,8 +296,11 @@ class _RelativeScopes:
     def beyond_pronoun(self, doc: Doc, target: Span, other_pronouns: frozenset[str]) -> bool:
         """Whether the relative named last before ``target`` in its sentence is still its
         experiencer, ConText's scope having ended only at pronouns that cannot be the patient
-        ("husband admitted with a stroke, his left side is weak" in a woman's note). Any other end
-        of the scope (the patient's own pronoun, "patient", "presents") leaves it the patient's."""
+        ("husband admitted with a stroke, his left side is weak" in a woman's note), and only where
+        that pronoun owns or is the subject of the finding itself ("his left side", "he can't
+        walk"): a pronoun further back is often the relative as the one who reports ("she says the
+        legs gave way" in a man's note). Any other end of the scope (the patient's own pronoun,
+        "patient", "presents") leaves it the patient's."""
         sentence = target.sent
         before = [m for m in self.relatives
                   if sentence.start <= m.modifier_span[0] and m.modifier_span[1] <= target.start]
@@ -299,7 +309,8 @@ class _RelativeScopes:
         relative = max(before, key=lambda m: m.modifier_span[1])
         ends = [m for m in self.ends if relative.modifier_span[1] <= m.modifier_span[0] < target.start]
         return bool(ends) and relative.scope_span[1] == min(m.modifier_span[0] for m in ends) \
-            and all(doc[m.modifier_span[0]:m.modifier_span[1]].text.lower() in other_pronouns for m in ends)
+            and all(doc[m.modifier_span[0]:m.modifier_span[1]].text.lower() in other_pronouns for m in ends) \
+            and target.start - max(m.modifier_span[1] for m in ends) <= 1
 
 
 def _ended_categories(doc: Doc, start: int, end: int) -> set[str]:

@@ -324,17 +324,17 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
     """Hits from free text; ``sex`` is the patient's (Patient.gender), which tells whose a
     pronoun is."""
     mentions = knowledge.text.analyze(text, sex)
-    # a diagnosis the text lists as excluded ("DIAGNOSES EXCLUDED: acute stroke / TIA") is not
-    # raised by its other mentions in the same text ("brought in as a stroke call")
-    excluded = {m.concept for m in mentions if m.section in knowledge.excluding_sections and m.negated}
+    # a named diagnosis the text lists as excluded ("DIAGNOSES EXCLUDED: acute stroke / TIA") is
+    # not raised by its other mentions in the same text ("brought in as a stroke call"); a
+    # symptom or sign is never silenced this way (codes.yaml encounter_only: the named diagnoses)
+    excluded = {m.concept for m in mentions if m.section in knowledge.excluding_sections and m.negated
+                and knowledge.concepts[m.concept].encounter_only}
     found = [m for m in mentions if m.section not in knowledge.ignored_sections and m.concept not in excluded
              and not (m.section in knowledge.plan_sections and knowledge.concepts[m.concept].kind == "exposure")]
     # what an onset or course cue can be about: a complaint, not a risk factor ("sudden ... AF")
     findings = [m for m in found if not knowledge.concepts[m.concept].attribute_of
                 and knowledge.concepts[m.concept].kind == "complaint"]
     residual_clauses = _residual_clauses(found, knowledge, text, today)
-    residuals = {m.concept for m in found if m.assertion.clause in residual_clauses and m.is_present
-                 and not knowledge.concepts[m.concept].leaves_deficit}
     for mention in found:
         if not mention.is_present:
             continue
@@ -345,8 +345,7 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
                 continue
         past = (_has_stopped(mention, knowledge) if knowledge.concepts[mention.concept].kind == "exposure"
                 else (mention.historical and not _recent_enough(mention, knowledge))
-                or mention.assertion.clause in residual_clauses or _in_dated_past(mention, text, today)
-                or (mention.concept in residuals and _told_unchanged(mention, knowledge)))
+                or mention.assertion.clause in residual_clauses or _in_dated_past(mention, text, today))
         yield Hit(mention.concept, Evidence(rtype, rid, element, display=display, text=mention.text),
                   current=current and not past, possible=mention.possible,
                   laterality=_mention_laterality(mention, knowledge), past=past)
@@ -365,15 +364,6 @@ def _residual_clauses(found: Sequence[Mention], knowledge: Knowledge, text: str,
     return {m.assertion.clause for m in found
             if knowledge.concepts[m.concept].leaves_deficit and not m.negated and not m.hypothetical
             and m.experiencer == "patient" and past(m)}
-
-
-def _told_unchanged(mention: Mention, knowledge: Knowledge) -> bool:
-    """A mention whose sentence says nothing changed: no change word (``change_cues``: "new",
-    "worse", "sudden") and no cue of today ("this morning")."""
-    if any(cue.category == "CURRENT" for cue in mention.assertion.cues):
-        return False
-    words = set(re.findall(r"[a-z]+", mention.sentence.lower()))
-    return not any(word in words or any(w.startswith(word) for w in words) for word in knowledge.change_cues)
 
 
 def _in_dated_past(mention: Mention, text: str, today: date | None) -> bool:

@@ -181,8 +181,6 @@ class Knowledge:
     excluding_sections: frozenset[str]
     #: words of a historical cue that end an exposure ("ex-", "abstinent", "stopped")
     cessation_cues: frozenset[str]
-    #: words by which a sentence says a residual deficit changed ("new", "worse", "sudden")
-    change_cues: frozenset[str]
     codes: CodeSet
     text: TextEngine
     red_flags: tuple[RedFlagRule, ...]
@@ -344,7 +342,6 @@ def _build(root: Any, language: Any) -> Knowledge:
         plan_sections=frozenset(str(x) for x in text_doc.get("plan_sections") or ()),
         excluding_sections=frozenset(str(x) for x in text_doc.get("excluding_sections") or ()),
         cessation_cues=frozenset(str(x).lower() for x in text_doc.get("cessation_cues") or ()),
-        change_cues=frozenset(str(x).lower() for x in text_doc.get("change_cues") or ()),
         codes=CodeSet.from_entries(entries), text=engine, red_flags=red_flags,
         differential=differential, differential_weight=int(diff_doc.get("weight", 10)), sources=sources,
         chief_complaint_codes=code_pairs("chief_complaint"), temperature_codes=code_pairs("temperature"),

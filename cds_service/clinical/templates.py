@@ -73,13 +73,14 @@ class TemplateRules:
 
 
     def _bare_sign(self, text: str, cell_start: int, start: int) -> Answer | None:
-        """A bare "+" or "-" right before the condition, inside a line ("Constitutional: + fatigue.
-        - fever, - chills"); one that opens its line is a bullet, not a sign."""
+        """A bare "+" or "-" right before the condition, after a colon, comma, semicolon or full
+        stop ("Constitutional: + fatigue. - fever, - chills"); one that opens its line is a bullet,
+        and one right after a word is a label's dash ("Neuro - weakness both legs")."""
         found = self.bare_sign.search(text, cell_start, start) if self.bare_sign is not None else None
         if found is None:
             return None
-        line = text[:found.start()].rstrip(" \t")
-        return None if not line or line[-1] in "\n\r" else self.answers[found.group("answer")]
+        before = text[:found.start()].rstrip(" \t")
+        return self.answers[found.group("answer")] if before[-1:] in (",", ".", ":", ";") else None
 
 
 def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> TemplateRules:

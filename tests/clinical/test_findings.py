@@ -473,11 +473,26 @@ def test_quadriparesis_is_weakness_of_the_legs_and_the_arms(knowledge: Knowledge
     assert result.anchor.course == "ascending" and "guillain-barre" in flags(result)
 
 
-def test_a_deficit_told_as_a_residual_stays_it_through_the_note(knowledge: Knowledge) -> None:
-    """Once a note says the hemiparesis is an old stroke's, "R hemiparetic gait" later is the same
-    residual; a sentence that says it changed is today's."""
-    note = ("ACTIVE DIAGNOSES:\n1. Cerebral infarction L MCA (04/2019) with residual R hemiparesis - stable\n"
-            "3. Paroxysmal AF - apixaban for stroke prevention\n\nEXAM:\nR hemiparetic gait with hemi-walker.\n")
-    assert "stroke" not in flags(findings(knowledge, patient(), encounter(note)))
-    worse = note + "Since this morning the R arm and leg are suddenly weaker.\n"
-    assert "stroke" in flags(findings(knowledge, patient(), encounter(worse)))
+
+@pytest.mark.parametrize(("text", "sex", "flag"), [
+    # a list of diagnoses excluded ends at prose on the next line: what follows is today's
+    ("Diagnoses excluded: Acute stroke / TIA (MRI normal)\nMrs X re-presented today with new urinary retention, "
+     "saddle anaesthesia and bilateral leg weakness.", None, "cauda-equina"),
+    ("Ruled out:\nPE, ACS\nNew sudden left leg weakness, facial droop, slurred speech since 10:00.", None, "stroke"),
+    # a prior stroke's residual does not hide a new one
+    ("L MCA stroke 03/2019 with residual right-sided weakness. Wife found him at 07:00 with right leg weakness, "
+     "facial droop and slurred speech.", None, "stroke"),
+    # a relative as the one who reports, or named before, is not the experiencer of the patient's complaint
+    ("Wife has MS, she says the legs gave way this morning and he has not passed urine since. Back pain.", "male",
+     "cauda-equina"),
+    ("Husband had a stroke last year, he does the driving, sudden weakness of left leg since 9am, face droop.",
+     "female", "stroke"),
+    # a review of systems' label dash is no "-" sign
+    ("ROS:\nNeuro - weakness both legs, saddle anaesthesia\nGU - urinary retention", None, "cauda-equina"),
+    # a judgement negates its own clause, not the list before it
+    ("Bilateral leg weakness, urinary retention, stroke not suspected.", None, "cauda-equina"),
+])
+def test_the_new_language_rules_never_hide_a_red_flag(knowledge: Knowledge, text: str, sex: str | None,
+                                                      flag: str) -> None:
+    """Each rule of 2026-12-03 that takes a finding away, against the note that would have lost a red flag."""
+    assert flag in flags(findings(knowledge, patient(gender=sex or "female"), encounter(text)))
