@@ -121,6 +121,18 @@ _LIST_ITEM = re.compile(r"[ \t]*(?:[-*•·]|\d{1,2}[.)])[ \t]")
 _SENTENCE_END = re.compile(r"[.;!?](?:\s|$)")
 
 
+#: a run of this many characters with no blank is no word of a note (a URL, a separator line, a
+#: base64 blob, or hostile input): spaCy's tokenizer splits affixes off one long token in time
+#: quadratic in its length, so a 20 000-character run of "(" would take a minute
+_LONG_RUN = re.compile(r"(\S{63})\S")
+
+
+def _break_long_runs(text: str) -> str:
+    """``text`` with a blank put in place of every 64th character of a run without blanks: the
+    same length, so every offset still holds, and tokenizing is linear in the text."""
+    return _LONG_RUN.sub(r"\1 ", text) if len(text) > 63 else text
+
+
 def _collapse_blanks(text: str) -> tuple[str, tuple[int, ...] | None]:
     if _BLANKS.search(text) is None:
         return text, None
@@ -161,6 +173,7 @@ class AssertionEngine:
     def make_note(self, text: str) -> Note:
         """Tokenize ``text`` and set its sentences and sections (no targets yet)."""
         collapsed, origin = _collapse_blanks(text)
+        collapsed = _break_long_runs(collapsed)
         doc = self.nlp.make_doc(collapsed)
         self._sectionizer(self._sentencizer(doc))
         return Note(text, doc, collapsed, origin, tuple(t.idx for t in doc))

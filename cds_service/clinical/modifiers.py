@@ -128,8 +128,8 @@ class TargetAwareConText(ConText):  # type: ignore[misc]
 
     def __call__(self, doc: Doc, targets: str | None = None) -> Doc:
         spans = list(doc.spans[self.span_group_name])
-        taken = [(t.start, t.end) for t in spans]
-        matches = [m for m in self._raw_matcher(doc) if not any(m[1] < end and start < m[2] for start, end in taken)]
+        taken = _covered_tokens(len(doc), spans)
+        matches = [m for m in self._raw_matcher(doc) if taken[m[2]] == taken[m[1]]]
         modifiers = [self._modifier(match_id, start, end, doc)
                      for match_id, start, end in prune_overlapping_matches(matches)]
         graph = ConTextGraph(targets=spans, modifiers=modifiers, prune_on_modifier_overlap=False)
@@ -142,6 +142,19 @@ class TargetAwareConText(ConText):  # type: ignore[misc]
     def _modifier(self, match_id: int, start: int, end: int, doc: Doc) -> ConTextModifier:
         return _Modifier(self._raw_matcher.rule_map[self.nlp.vocab[match_id].text], start, end, doc,
                          max_scope=self.max_scope)
+
+
+def _covered_tokens(length: int, targets: list[Span]) -> list[int]:
+    """How many of the first i tokens some target covers, for i in 0..length: a token range
+    [start, end) touches a target exactly when the count grows over it (linear in the Doc,
+    where testing each trigger match against each target cost their product)."""
+    covered = [False] * length
+    for target in targets:
+        covered[target.start:target.end] = [True] * (target.end - target.start)
+    counts = [0]
+    for flag in covered:
+        counts.append(counts[-1] + flag)
+    return counts
 
 
 class _Modifier(ConTextModifier):  # type: ignore[misc]
@@ -180,10 +193,74 @@ def _sentence_graphs(doc: Doc, targets: list[Span], modifiers: list[ConTextModif
             if start in by_sentence:
                 by_sentence[start][0].append(target)
     for sentence_targets, sentence_modifiers in by_sentence.values():
+        _update_scopes(sentence_modifiers)
         graph = ConTextGraph(targets=sentence_targets, modifiers=sentence_modifiers, prune_on_modifier_overlap=False)
-        graph.update_scopes()
         graph.apply_modifiers()
         yield graph
+
+
+def _update_scopes(modifiers: list[ConTextModifier]) -> None:
+    """``ConTextGraph.update_scopes``: the same ``limit_scope`` calls in the same order, less
+    those that cannot change a scope.
+
+    medspaCy calls ``limit_scope`` both ways for every pair of a sentence's modifiers, at a few
+    microseconds each, so a sentence of many triggers costs their square ("no no no ...": 34 s
+    for 20 000 characters). A call changes ``self`` only when ``self`` does not terminate,
+    ``other`` terminates or is of a category that terminates ``self`` (``_Modifier``), and
+    ``other`` begins inside the scope after ``self`` (forward) or ends inside it before
+    ``self`` (backward). Every other call returns having changed nothing, so skipping it leaves
+    each scope as medspaCy sets it (tests/clinical/test_assertion.py compares the two).
+    """
+    kinds = [_Kind.of(m) for m in modifiers]
+    limiters = _limiters(kinds)
+    pairs = sorted({(min(i, j), max(i, j)) for i, others in enumerate(limiters) for j in others})
+    for i, j in pairs:
+        first, second = modifiers[i], modifiers[j]
+        if j in limiters[i] and kinds[i].may_be_cut(first, second):
+            first.limit_scope(second)
+        if i in limiters[j] and kinds[j].may_be_cut(second, first):
+            second.limit_scope(first)
+
+
+def _limiters(kinds: list[_Kind]) -> list[frozenset[int]]:
+    """For each modifier, the indexes of the others that can limit its scope, found by
+    category (so the cost is the number of such pairs, not the square of the modifiers)."""
+    terminators = frozenset(i for i, kind in enumerate(kinds) if kind.terminates)
+    by_category: dict[str, set[int]] = {}
+    for i, kind in enumerate(kinds):
+        by_category.setdefault(kind.category, set()).add(i)
+    return [frozenset() if kind.terminates else
+            (terminators | frozenset().union(*(by_category.get(c, set()) for c in kind.terminated_by))) - {i}
+            for i, kind in enumerate(kinds)]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What of a modifier decides whether another can limit its scope."""
+
+    terminates: bool
+    forward: bool
+    backward: bool
+    category: str
+    terminated_by: frozenset[str]
+
+    @classmethod
+    def of(cls, modifier: ConTextModifier) -> _Kind:
+        direction = modifier.direction.lower()
+        return cls(direction == "terminate", direction in ("forward", "bidirectional"),
+                   direction in ("backward", "bidirectional"), modifier.category.upper(),
+                   frozenset(modifier.rule.terminated_by))
+
+    def may_be_cut(self, modifier: ConTextModifier, other: ConTextModifier) -> bool:
+        """Whether ``other``, a limiter of ``modifier`` (of this kind), lies where
+        ``limit_scope`` would move an end of the scope: its scopes overlap ``modifier``'s
+        (medspaCy's ``tuple_overlaps``) and ``other`` starts inside the scope after the trigger
+        or ends inside it before the trigger."""
+        (lo, hi), (other_lo, other_hi) = modifier.scope_span, other.scope_span
+        if not (lo <= other_lo < hi or lo < other_hi <= hi):
+            return False
+        (start, end), (other_start, other_end) = modifier.modifier_span, other.modifier_span
+        return (self.forward and start < other_start < hi) or (self.backward and lo < other_end < end)
 
 
 def build_context(nlp: Language, rules: ModifierRules) -> TargetAwareConText:

@@ -38,6 +38,8 @@ class NoteFormat:
     #: a line at least this long that ends in a word and is followed by a lower-case word
     #: is a wrapped line, not a line of its own
     wrap_width: int
+    #: a sentence longer than this many tokens is cut after each run of this length
+    max_sentence_tokens: int
     clause_breaks: frozenset[str]
     #: punctuation after which a modifier's scope does not continue (``Key: value``)
     scope_breaks: frozenset[str]
@@ -60,19 +62,24 @@ def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
             raise ValueError(f"note-format.yaml: {key} must be a non-empty list of strings")
         return frozenset(i.lower() for i in items)
 
-    width = raw.get("wrap_width")
-    if not isinstance(width, int) or isinstance(width, bool) or width < 20:
-        raise ValueError("note-format.yaml: wrap_width must be an integer >= 20")
+    width, longest = _integer(raw, "wrap_width", 20), _integer(raw, "max_sentence_tokens", 20)
     for key in ("sources", "rationale"):
         if not raw.get(key):
             raise ValueError(f"note-format.yaml: needs {key}")
     pronouns = raw.get("pronouns", {})
     if not isinstance(pronouns, Mapping) or not set(pronouns) <= {"female", "male"}:
         raise ValueError("note-format.yaml: pronouns maps female and male to lists of pronouns")
-    return NoteFormat(words("sentence_ends"), words("abbreviations"), words("bullets"), width,
+    return NoteFormat(words("sentence_ends"), words("abbreviations"), words("bullets"), width, longest,
                       words("clause_breaks"), words("scope_breaks"), words("list_announcers"),
                       words("inability_openers"), words("gap_negations"),
                       {sex: _pronouns(items, sex) for sex, items in pronouns.items()})
+
+
+def _integer(raw: Mapping[str, Any], key: str, least: int) -> int:
+    value = raw.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ValueError(f"note-format.yaml: {key} must be an integer >= {least}")
+    return value
 
 
 def _pronouns(items: Any, sex: str) -> frozenset[str]:
@@ -96,6 +103,7 @@ class NoteSentencizer:
             return doc
         tokens = _Tokens([t.text for t in doc], [t.idx for t in doc], doc.text)
         starts = [1] + [1 if self._starts_sentence(tokens, i) else -1 for i in range(1, len(tokens.texts))]
+        _cap_sentences(starts, self._format.max_sentence_tokens)
         array: Any = numpy.array(starts, dtype="int64").astype("uint64").reshape(-1, 1)
         doc.from_array([SENT_START], array)
         return doc
@@ -145,6 +153,16 @@ class NoteSentencizer:
         at = tokens.idx[before]
         line_start = max(tokens.text.rfind("\n", 0, at), tokens.text.rfind("\r", 0, at)) + 1
         return at + len(word) - line_start >= self._format.wrap_width
+
+
+def _cap_sentences(starts: list[int], longest: int) -> None:
+    """Start a sentence after every ``longest`` tokens without one (``starts``: 1 starts a
+    sentence, -1 does not), so no sentence is longer than ``longest``."""
+    run = 0
+    for i, start in enumerate(starts):
+        run = 1 if start == 1 or run == longest else run + 1
+        if run == 1:
+            starts[i] = 1
 
 
 @dataclass(frozen=True)

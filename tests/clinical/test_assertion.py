@@ -78,6 +78,18 @@ def test_a_span_outside_the_text_asserts_nothing(engine: AssertionEngine) -> Non
     assert engine.assess("weak legs", [(5, 99)])[0].sentence == (0, 0)
 
 
+def test_no_sentence_outgrows_the_cap_and_long_runs_keep_their_offsets(engine: AssertionEngine) -> None:
+    """A run of words with no sentence end is cut every ``max_sentence_tokens`` tokens, so a
+    negation 300 words back no longer reaches the complaint; a 5 000-character run without a
+    blank is broken for the tokenizer, and the spans still quote the caller's text."""
+    run = "no fever " + "and then " * 150 + "weak legs"
+    assert not engine.assess(run, [(len(run) - 9, len(run))])[0].negated
+    assert max(len(s) for s in engine.make_note(run).doc.sents) <= 256
+    text = "x" * 5000 + " no weak legs"
+    found = engine.assess(text, [(len(text) - 9, len(text))])[0]
+    assert found.negated and found.sentence == (0, len(text)) and found.cues[0].text == "no"
+
+
 def test_a_3kb_note_is_assessed_whole(engine: AssertionEngine) -> None:
     note = (Path(__file__).parent / "note-3kb.txt").read_text(encoding="utf-8")
     spans = [(note.index(w), note.index(w) + len(w)) for w in ("weakness in both legs", "saddle numbness",
@@ -137,6 +149,8 @@ def _first_rule(d: dict[str, Any]) -> dict[str, Any]:
     ("templates.yaml", lambda d: d["spaced"].append("y/n")),
     ("templates.yaml", lambda d: d.pop("spaced")),
     ("note-format.yaml", lambda d: d.update(wrap_width=3)),
+    ("note-format.yaml", lambda d: d.pop("max_sentence_tokens")),
+    ("note-format.yaml", lambda d: d.update(max_sentence_tokens="256")),
     ("note-format.yaml", lambda d: d.update(sentence_ends=[])),
     ("language-sources.yaml", lambda d: d["sources"]["MEDSPACY"].update(url="http://insecure")),
     ("background.yaml", lambda d: d["kinds"]["habit"]["patterns"].append("(unclosed")),
@@ -183,3 +197,60 @@ def test_a_pronoun_of_the_other_sex_is_not_the_patient(engine: AssertionEngine, 
                                                        sex: str | None, experiencer: str) -> None:
     start = text.index(span)
     assert engine.assess(text, [(start, start + len(span))], sex)[0].experiencer == experiencer
+
+
+def _scopes_both_ways(engine: AssertionEngine, text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The modifier scopes of ``text`` per sentence, set by medspaCy's ``update_scopes`` and by
+    ours (built twice from the same trigger matches)."""
+    from medspacy.common.util import prune_overlapping_matches
+    from medspacy.context import ConTextGraph
+
+    from cds_service.clinical.modifiers import _update_scopes
+
+    doc = engine.make_note(text).doc
+    context = engine._context
+    matches = prune_overlapping_matches(context._raw_matcher(doc))
+    theirs, ours = [], []
+    for sentence in doc.sents:
+        inside = [m for m in matches if sentence.start <= m[1] < sentence.end]
+        reference = [context._modifier(*m, doc) for m in inside]
+        ConTextGraph(targets=[], modifiers=reference, prune_on_modifier_overlap=False).update_scopes()
+        mine = [context._modifier(*m, doc) for m in inside]
+        _update_scopes(mine)
+        theirs += [m.scope_span for m in reference]
+        ours += [m.scope_span for m in mine]
+    return theirs, ours
+
+
+def test_scopes_are_medspacys_with_the_idle_comparisons_skipped(engine: AssertionEngine) -> None:
+    """Skipping the modifier pairs that cannot limit each other (modifiers._update_scopes) sets
+    every scope as medspaCy's all-pairs ``update_scopes`` does, on random runs of the triggers
+    of every category and direction mixed with words and punctuation."""
+    import random
+
+    literals = sorted({rule.literal for rule in engine._context._raw_matcher.rule_map.values()})
+    filler = ["leg", "weakness", "pain", "fever", ",", "and", "the", "back", ":", "-", "today"]
+    rng = random.Random(15)
+    texts = [" ".join(rng.choice(literals if rng.random() < 0.5 else filler) for _ in range(rng.randint(3, 60)))
+             for _ in range(400)]
+    compared = 0
+    for text in texts:
+        theirs, ours = _scopes_both_ways(engine, text)
+        assert ours == theirs, text
+        compared += len(theirs)
+    assert compared > 5000  # the runs hold many modifiers, not a few
+
+
+@pytest.mark.parametrize("unit", ["no ", "but no ", "legs weak no ", "(", "a(", "-", "denies weakness but ",
+                                  "history of ", "Weakness: N\n", "no, "])
+def test_hostile_text_is_read_in_linear_time(engine: AssertionEngine, unit: str) -> None:
+    """20 000 characters of one trigger, bracket or separator repeated are read in about the
+    time of ordinary note text (each of these took from 2 s to over 30 s when scopes were
+    compared pairwise and long runs were tokenized whole); the bound is generous for CI."""
+    import time
+
+    text = "weak legs " + unit * (20_000 // len(unit))
+    engine.assess(text[:2000], [(0, 9)])  # warm
+    started = time.perf_counter()
+    engine.assess(text, [(0, 9)])
+    assert time.perf_counter() - started < 4.0
