@@ -35,7 +35,7 @@ from spacy.tokens import Doc, Span
 from ..errors import ConfigurationError
 from ..resources import language_root, load_data
 from .background import BackgroundRules, parse_background
-from .modifiers import ASSERTING, SPAN_GROUP, TERMINATE_PREFIX, build_context, parse_modifier_rules
+from .modifiers import ALSO, ASSERTING, SPAN_GROUP, TERMINATE_PREFIX, build_context, parse_modifier_rules
 from .provenance import parse_language_sources
 from .sections import SectionDefaults, build_sectionizer, parse_sections
 from .sentences import NoteFormat, NoteSentencizer, clause_bounds, is_break, parse_note_format
@@ -206,6 +206,8 @@ class AssertionEngine:
         cues = []
         for modifier in target._.modifiers:
             found[modifier.category] = True
+            for category in (modifier.rule.metadata or {}).get(ALSO, ()):
+                found[category] = True
             start, end = modifier.modifier_span
             cues.append(Cue(modifier.category, *_cue_text(note, doc[start].idx, doc[end - 1].idx + len(doc[end - 1]))))
         background = self._background.kind_of(target.text)

@@ -13,6 +13,10 @@ both from data:
   when the colon directly follows the trigger ("Denies: fever, chills") or directly precedes
   it ("Fever: no"). medspaCy's ``on_modifies`` hook applies it to every rule.
 
+A row's ``also`` lists more categories its trigger asserts: one span of words can say two
+things ("family history of": another person, and the past), where medspaCy's pruning to the
+longest match would keep only one of two overlapping triggers.
+
 EXCEPTION modifiers ("other than in", "except when") also terminate every scope, and cancel
 the negation of the one condition before them (see ``assertion.py``). CURRENT modifiers
 ("ongoing", "daily", "20/day") end a history scope and cancel a section's history default
@@ -47,8 +51,11 @@ ASSERTING = ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETI
              "CURRENT")
 DIRECTIONS = ("FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO")
 _KEYS = {"category", "direction", "literal", "literals", "pattern", "members", "verbs", "ends", "max_scope",
-         "max_targets", "clause", "source", "sources", "rationale"}
+         "max_targets", "clause", "also", "source", "sources", "rationale"}
 SPAN_GROUP = "assertion_targets"
+#: rule metadata key: the other categories a trigger asserts besides its own ("family history
+#: of" names both who had the condition and that it is history)
+ALSO = "also"
 #: category of the PSEUDO modifiers that end the scopes of the categories after it, "+"-joined
 TERMINATE_PREFIX = "TERMINATE:"
 
@@ -290,6 +297,10 @@ def _check_row(row: Any, sources: Mapping[str, str], where: str) -> tuple[str, s
         raise ValueError(f"{where}: ends is for TERMINATE rows and lists modifier categories")
     if not isinstance(row.get("clause", False), bool):
         raise ValueError(f"{where}: clause must be true or false")
+    also = row.get("also")
+    if also is not None and (direction in ("TERMINATE", "PSEUDO") or not isinstance(also, list) or not also
+                             or not set(also) <= set(ASSERTING) - {category}):
+        raise ValueError(f"{where}: also lists other modifier categories the trigger asserts")
     for key in ("max_scope", "max_targets"):
         value = row.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -312,7 +323,9 @@ def _literals(row: Mapping[str, Any], where: str) -> list[str]:
 
 
 def _rules_of(row: Mapping[str, Any], category: str, direction: str, where: str) -> list[ConTextRule]:
-    extra = {k: row[k] for k in ("max_scope", "max_targets") if row.get(k) is not None}
+    extra: dict[str, Any] = {k: row[k] for k in ("max_scope", "max_targets") if row.get(k) is not None}
+    if row.get("also"):
+        extra["metadata"] = {ALSO: tuple(row["also"])}
     pattern = row.get("pattern")
     if pattern is not None:
         if not isinstance(pattern, list) or not pattern or not all(isinstance(t, Mapping) for t in pattern):

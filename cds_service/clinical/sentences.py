@@ -12,7 +12,9 @@ complaint, and a boundary too many cuts "denies fever,\\nchills" in two. The rul
   capitalised word follows;
 - a blank line always ends one; a single line break ends one unless the line is a wrapped
   continuation (a long line, not ending in punctuation, followed by a lower-case word);
-- a bullet ("-", "*", "•", "1." at the start of a line) starts one.
+- a bullet ("-", "*", "•", "1." at the start of a line) starts one, and so does the next
+  number of a list run on in one line ("1) esophagitis s/p biopsy 2) hiatal hernia");
+- no sentence is longer than ``max_sentence_tokens``.
 
 Clauses are the parts of a sentence between clause breaks (commas, "but", "then", ...):
 they bound which finding an onset word or a templated answer belongs to.
@@ -116,6 +118,8 @@ class NoteSentencizer:
             return False
         if tokens.is_line_start(i) and (text.lower() in self._format.bullets or tokens.is_list_number(i)):
             return True
+        if tokens.continues_enumeration(i):
+            return True
         return self._ends_sentence(tokens, i - 1)
 
     def _ends_sentence(self, tokens: _Tokens, i: int) -> bool:
@@ -185,6 +189,21 @@ class _Tokens:
         if text.endswith(".") and text.rstrip(".").isdigit() and len(text) <= 3:
             return True
         return text.isdigit() and len(text) <= 2 and i + 1 < len(self.texts) and self.texts[i + 1] in (".", ")")
+
+    def continues_enumeration(self, i: int) -> bool:
+        """"2)" inside a line whose earlier text holds "1)": the next item of a list run on in
+        one line ("1) Severe esophagitis s/p biopsy 2) Large hiatal hernia"), which starts a
+        sentence as a list number at the start of a line does."""
+        text = self.texts[i]
+        if not (text.isdigit() and len(text) <= 2 and i + 1 < len(self.texts) and self.texts[i + 1] == ")"):
+            return False
+        number = int(text)
+        for j in range(i - 1, max(i - 200, -1), -1):
+            if "\n" in self.texts[j] or "\r" in self.texts[j]:
+                return False
+            if self.texts[j] == str(number - 1) and self.texts[j + 1] == ")":
+                return number > 1
+        return False
 
     def next_word(self, i: int) -> str | None:
         for text in self.texts[i + 1:i + 20]:

@@ -133,6 +133,8 @@ def _first_rule(d: dict[str, Any]) -> dict[str, Any]:
     ("context-rules.yaml", lambda d: _first_rule(d)["literals"].append(_first_rule(d)["literals"][0].upper())),
     ("context-rules.yaml", lambda d: _first_rule(d).update(max_scope=0)),
     ("context-rules.yaml", lambda d: _first_rule(d).update(clause="yes")),
+    ("context-rules.yaml", lambda d: _first_rule(d).update(also=["NOPE"])),
+    ("context-rules.yaml", lambda d: _first_rule(d).update(also=[_first_rule(d)["category"]])),
     ("context-rules.yaml", lambda d: _first_rule(d).update(colour="red")),
     ("context-rules.yaml", lambda d: d["rules"].append({"category": "PSEUDO", "direction": "FORWARD", "literals": ["x"],
                                                          "rationale": "r"})),
