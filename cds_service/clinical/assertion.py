@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import spacy
 import yaml
@@ -40,6 +40,8 @@ from .provenance import parse_language_sources
 from .sections import SectionDefaults, build_sectionizer, parse_sections
 from .sentences import NoteFormat, NoteSentencizer, clause_bounds, is_break, parse_note_format
 from .templates import Answer, TemplateRules, parse_templates
+
+T = TypeVar("T")
 
 Experiencer = Literal["patient", "other"]
 LANGUAGE_FILES = ("language-sources.yaml", "context-rules.yaml", "sections.yaml", "note-format.yaml", "templates.yaml",
@@ -96,6 +98,16 @@ class Note:
     origin: tuple[int, ...] | None = None
     #: the start offset of every token of ``doc`` (for span lookups by character)
     starts: tuple[int, ...] = ()
+    #: what is worked out once per sentence (its inability clauses, its trimmed bounds), by
+    #: (what, sentence start): a sentence of many conditions ("no fever, no fever, ...") would
+    #: otherwise be scanned once for each of them
+    per_sentence: dict[tuple[str, int], Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def once_per_sentence(self, what: str, sentence: Span, work: Callable[[Span], T]) -> T:
+        key = (what, sentence.start)
+        if key not in self.per_sentence:
+            self.per_sentence[key] = work(sentence)
+        return self.per_sentence[key]  # type: ignore[no-any-return]
 
     def token_span(self, start: int, end: int) -> Span | None:
         """The tokens covering characters [start, end) of ``doc.text``, or None if empty."""
@@ -214,7 +226,8 @@ class AssertionEngine:
         if background is not None:  # "smokes cigarettes": historical by what it is, unless "daily"
             cues.append(Cue("BACKGROUND", *_cue_text(note, target.start_char, target.end_char)))
         sentence = target.sent
-        negated = found["NEGATED_EXISTENCE"] and not found["EXCEPTION"] and not self._own_polarity(target, sentence)
+        negated = found["NEGATED_EXISTENCE"] and not found["EXCEPTION"] \
+            and not self._own_polarity(note, target, sentence)
         section = target[0]._.section
         category = section.category if section is not None else None
         answer = self._templates.answer(note.analysed, target.start_char, target.end_char,
@@ -235,16 +248,16 @@ class AssertionEngine:
             or answer == "blank",
             experiencer="other" if found["FAMILY"] or (defaults.experiencer == "other" and "FAMILY" not in ended)
             or (scopes is not None and scopes.beyond_pronoun(doc, target, other_pronouns)) else "patient",
-            section=category, sentence=note.to_text(*_trimmed(sentence)),
+            section=category, sentence=note.to_text(*note.once_per_sentence("trimmed", sentence, _trimmed)),
             clause=note.to_text(doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])), answer=answer, cues=tuple(cues))
 
-    def _own_polarity(self, target: Span, sentence: Span) -> bool:
+    def _own_polarity(self, note: Note, target: Span, sentence: Span) -> bool:
         """Whether the negations of ``target`` stop before it at a clause stated as an inability
         ("no pedal pulses palpable, can't move her toes, foot numb"): that clause states its own
         polarity and ends the list the negation ran over (``note-format.yaml`` inability_openers).
         A negation in the target's own clause still applies ("no longer unable to walk")."""
         negations = [m for m in target._.modifiers if m.category == "NEGATED_EXISTENCE"]
-        starts = self._inability_clauses(sentence)
+        starts = note.once_per_sentence("inability", sentence, self._inability_clauses)
         return bool(negations) and all(
             any(m.modifier_span[1] <= start <= target.start for start in starts) for m in negations)
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from ..budget import Deadline
 from ..fhir.dates import to_date
@@ -29,6 +29,8 @@ from .knowledge import Knowledge, LabFinding
 from .model import Anchor, Evidence, Finding, Findings, Laterality
 from .rules import excluded_causes, fire_red_flags, rank_differential, usable_findings
 from .text import Mention
+
+T = TypeVar("T")
 
 _IGNORED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 _HISTORY_CLINICAL = frozenset({"resolved", "inactive", "remission"})
@@ -91,17 +93,26 @@ def _collect_hits(record: PatientRecord, knowledge: Knowledge, today: date, age:
                   deadline: Deadline | None = None) -> Iterator[Hit]:
     encounter_dx = set(_encounter_condition_refs(record))
     yield from _encounter_hits(record, knowledge, today)
-    for condition in record.conditions:
+    for condition in _in_time(record.conditions, deadline):
         yield from _condition_hits(condition, record, knowledge, today, encounter_dx)
-    for observation in record.observations:
+    for observation in _in_time(record.observations, deadline):
         yield from _observation_hits(observation, record, knowledge, today)
-    for request in record.medication_requests:
+    for request in _in_time(record.medication_requests, deadline):
         yield from _medication_hits(request, knowledge)
     yield from _age_hits(record, knowledge, age)
-    for note in record.notes:  # this encounter's first (fhir/notes.py), so time left goes to them
-        if deadline is not None and deadline.expired():
-            break
+    for note in _in_time(record.notes, deadline):  # this encounter's first (fhir/notes.py)
         yield from _note_hits(note, record, knowledge, today)
+
+
+def _in_time(items: Iterable[T], deadline: Deadline | None) -> Iterator[T]:
+    """``items`` until the call's deadline has passed: each may carry free text, and reading
+    text is the one cost that grows with the data (a hostile record of a hundred long
+    condition texts would otherwise take minutes). The encounter is always read; the caller
+    sees the overrun and sends only urgent cards."""
+    for item in items:
+        if deadline is not None and deadline.expired():
+            return
+        yield item
 
 
 def _note_hits(note: Note, record: PatientRecord, knowledge: Knowledge, today: date) -> Iterator[Hit]:

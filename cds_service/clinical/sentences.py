@@ -42,6 +42,8 @@ class NoteFormat:
     wrap_width: int
     #: a sentence longer than this many tokens is cut after each run of this length
     max_sentence_tokens: int
+    #: the characters read of one text (the rest is not read)
+    max_text_chars: int
     clause_breaks: frozenset[str]
     #: punctuation after which a modifier's scope does not continue (``Key: value``)
     scope_breaks: frozenset[str]
@@ -65,13 +67,14 @@ def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
         return frozenset(i.lower() for i in items)
 
     width, longest = _integer(raw, "wrap_width", 20), _integer(raw, "max_sentence_tokens", 20)
+    most = _integer(raw, "max_text_chars", 1000)
     for key in ("sources", "rationale"):
         if not raw.get(key):
             raise ValueError(f"note-format.yaml: needs {key}")
     pronouns = raw.get("pronouns", {})
     if not isinstance(pronouns, Mapping) or not set(pronouns) <= {"female", "male"}:
         raise ValueError("note-format.yaml: pronouns maps female and male to lists of pronouns")
-    return NoteFormat(words("sentence_ends"), words("abbreviations"), words("bullets"), width, longest,
+    return NoteFormat(words("sentence_ends"), words("abbreviations"), words("bullets"), width, longest, most,
                       words("clause_breaks"), words("scope_breaks"), words("list_announcers"),
                       words("inability_openers"), words("gap_negations"),
                       {sex: _pronouns(items, sex) for sex, items in pronouns.items()})

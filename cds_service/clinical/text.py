@@ -109,7 +109,13 @@ class TextEngine:
             rules.append(TargetRule(literal="", category=_NO_CONCEPT, pattern=[{"TEXT": _NO_CONCEPT}]))
         matcher.add(rules)
         self._matcher = matcher
-        self.analyze = lru_cache(maxsize=cache_size)(self._analyze)
+        self._cached = lru_cache(maxsize=cache_size)(self._analyze)
+
+    def analyze(self, text: str, sex: str | None = None) -> tuple[Mention, ...]:
+        """The concepts of ``text`` (its first ``max_text_chars`` characters, note-format.yaml:
+        a 200 000-character encounter reason took 30 s and a 1 000 000-character one made
+        spaCy raise) and their assertions; cached by text and sex."""
+        return self._cached(text[:self._assertions.note_format.max_text_chars], sex)
 
     def _analyze(self, text: str, sex: str | None = None) -> tuple[Mention, ...]:
         """The concepts of ``text`` and their assertions; ``sex`` is the patient's, when known

@@ -133,6 +133,34 @@ def test_urllib_writing_the_whole_body_first_reads_our_413(live_server: LiveServ
     assert httpx.get(live_server.url + "/healthz").status_code == 200
 
 
+def _with_text(reason: str, conditions: int = 0, condition_text: str = "") -> bytes:
+    """``hook_body`` with ``reason`` as the encounter's reason text and ``conditions``
+    Conditions of ``condition_text`` each (each text distinct, so none is read from a cache)."""
+    body = json.loads(hook_body())
+    body["prefetch"]["encounter"]["reasonCode"] = [{"text": reason}]
+    body["prefetch"]["conditions"] = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": {"resourceType": "Condition", "id": f"c{i}", "subject": {"reference": "Patient/p1"},
+                      "code": {"text": f"{i} {condition_text}"}}} for i in range(conditions)]}
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("body", [
+    _with_text("weak legs, no fever, " * 100_000),  # 2.1 MB of reason: spaCy alone refuses over 1 000 000
+    _with_text("sudden weakness of both legs with urinary retention. " + "legs weak no " * 15_000),
+    _with_text("weak legs", conditions=60, condition_text="no fever, " * 2_000),  # 60 x 20 000 characters
+], ids=["2-MB-reason", "200-KB-hostile-reason", "60-long-condition-texts"])
+def test_huge_free_text_is_answered_within_the_budget(live_server: LiveServer, body: bytes) -> None:
+    """Free text is read to its first 20 000 characters, and texts stop being read once the
+    call's budget (1.5 s) is spent: a huge or hostile text is a 200 with cards or none, never a
+    500 (spaCy raises on a text over 1 000 000 characters) and never minutes (a 200 000-character
+    reason took 30 s)."""
+    started = time.monotonic()
+    answer = httpx.post(live_server.url + "/cds-services/leg-weakness", content=body,
+                        headers={"Content-Type": "application/json"}, timeout=60)
+    assert answer.status_code == 200 and isinstance(answer.json()["cards"], list)
+    assert time.monotonic() - started < 6.0  # the budget plus one text, on a loaded CI machine
+
+
 @pytest.mark.parametrize("method, path, allowed", [
     ("TRACE", "/cds-services/leg-weakness", {"POST", "OPTIONS"}),
     ("TRACE", "/healthz", {"GET", "HEAD", "OPTIONS"}),
