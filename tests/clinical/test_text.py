@@ -27,6 +27,8 @@ LEG_WEAKNESS = [
     # US triage and clinic words (blind batch i15-b9)
     "His right leg just quit on him", "L leg \"won't listen\"", "dragging L foot", "the leg just dies",
     "a powerless R leg at high effort", "legs \"feel like rubber\"",
+    # a ship's doctor and a bystander (blind batch i15-b15)
+    "his L leg \"just went from under him\"", "legs went out from under her", "L leg cannot hold against gravity",
 ]
 
 
@@ -41,6 +43,9 @@ def test_leg_weakness_phrasings(knowledge: Knowledge, text: str) -> None:
     ("right arm weakness", "leg-weakness"),
     ("weak grip in the right hand", "leg-weakness"),
     ("heat stroke last summer", "stroke"),
+    # hemiplegic migraine is a migraine type, its aura is not a hemiplegia
+    ("hemiplegic migraine, on propranolol", "leg-weakness"),
+    ("avoid triptans (hemiplegic aura)", "stroke-sign"),
     ("Signposted to Chest Heart & Stroke Scotland helpline", "stroke"),
     ("prediabetes", "diabetes"),
     ("benign neoplasm of skin", "cancer"),
