@@ -296,8 +296,8 @@ def profile(log_path: Path) -> list[str]:
             continue
         if event.get("event") == "hook-call" and event.get("status") == 200:
             calls.append(event)
-    out = ["| calls | n | durationMs p50 | mean | " + " | ".join(f"{s} p50 / mean" for s in _STAGES)
-           + " | other (parse, auth, routing) mean |", "|---|---:|---:|---:|" + "---:|" * (len(_STAGES) + 1)]
+    out = ["| calls | n | durationMs p50 | p99 | mean | " + " | ".join(f"{s} p50 / mean" for s in _STAGES)
+           + " | other (parse, auth, routing) mean |", "|---|---:|---:|---:|---:|" + "---:|" * (len(_STAGES) + 1)]
     for label, chosen in (("with cards", [c for c in calls if c.get("cards")]),
                           ("no cards", [c for c in calls if not c.get("cards")]), ("all", calls)):
         if not chosen:
@@ -310,7 +310,8 @@ def profile(log_path: Path) -> list[str]:
             stage_means += statistics.mean(values)
             cells.append(f"{statistics.median(values):.2f} / {statistics.mean(values):.2f}")
         other = statistics.mean(durations) - stage_means
-        out.append(f"| {label} | {len(chosen)} | {statistics.median(durations):.2f} | {statistics.mean(durations):.2f} | "
+        out.append(f"| {label} | {len(chosen)} | {statistics.median(durations):.2f} | "
+                   f"{percentile(durations, 0.99):.2f} | {statistics.mean(durations):.2f} | "
                    + " | ".join(cells) + f" | {other:.2f} |")
     return out
 

@@ -491,6 +491,14 @@ def test_quadriparesis_is_weakness_of_the_legs_and_the_arms(knowledge: Knowledge
     ("ROS:\nNeuro - weakness both legs, saddle anaesthesia\nGU - urinary retention", None, "cauda-equina"),
     # a judgement negates its own clause, not the list before it
     ("Bilateral leg weakness, urinary retention, stroke not suspected.", None, "cauda-equina"),
+    # a relative clause stays the relative's only until the patient is named again (b15 mechanisms)
+    ("Her mother had MS, which is why she came in: she now has weak legs, urinary retention and saddle numbness.",
+     "female", "cauda-equina"),
+    ("My dad in Leeds had a stroke, and since 9am my left leg is suddenly weak and my face droops.", None, "stroke"),
+    # "which excluded" negates within its clause; a grade of 0 answers only its own cell
+    ("CT head which excluded a bleed, now urinary retention, saddle numbness and weak legs.", None, "cauda-equina"),
+    ("Toxicity: fever 0, nausea 0. Weak legs, urinary retention and saddle anaesthesia since this morning.", None,
+     "cauda-equina"),
 ])
 def test_the_new_language_rules_never_hide_a_red_flag(knowledge: Knowledge, text: str, sex: str | None,
                                                       flag: str) -> None:
