@@ -247,7 +247,8 @@ class AssertionEngine:
             hypothetical=found["HYPOTHETICAL"] or (defaults.hypothetical and "HYPOTHETICAL" not in ended)
             or answer == "blank",
             experiencer="other" if found["FAMILY"] or (defaults.experiencer == "other" and "FAMILY" not in ended)
-            or (scopes is not None and scopes.beyond_pronoun(doc, target, other_pronouns)) else "patient",
+            or (scopes is not None and scopes.beyond_pronoun(doc, target, other_pronouns, self._format.pronoun_bridge))
+            else "patient",
             section=category, sentence=note.to_text(*note.once_per_sentence("trimmed", sentence, _trimmed)),
             clause=note.to_text(doc[lo].idx, doc[hi - 1].idx + len(doc[hi - 1])), answer=answer, cues=tuple(cues))
 
@@ -321,14 +322,16 @@ class _RelativeScopes:
                      and "FAMILY" in m.category[len(TERMINATE_PREFIX):].split("+"))
         return cls(relatives, ends)
 
-    def beyond_pronoun(self, doc: Doc, target: Span, other_pronouns: frozenset[str]) -> bool:
+    def beyond_pronoun(self, doc: Doc, target: Span, other_pronouns: frozenset[str],
+                       bridge: frozenset[str] = frozenset()) -> bool:
         """Whether the relative named last before ``target`` in its sentence is still its
         experiencer, ConText's scope having ended only at pronouns that cannot be the patient
         ("husband admitted with a stroke, his left side is weak" in a woman's note), and only where
         that pronoun owns or is the subject of the finding itself ("his left side", "he can't
-        walk"): a pronoun further back is often the relative as the one who reports ("she says the
-        legs gave way" in a man's note). Any other end of the scope (the patient's own pronoun,
-        "patient", "presents") leaves it the patient's."""
+        walk", "his L arm and L leg are weak": only ``bridge`` words, a body part's, between): a
+        pronoun further back is often the relative as the one who reports ("she says the legs gave
+        way" in a man's note). Any other end of the scope (the patient's own pronoun, "patient",
+        "presents") leaves it the patient's."""
         sentence = target.sent
         before = [m for m in self.relatives
                   if sentence.start <= m.modifier_span[0] and m.modifier_span[1] <= target.start]
@@ -338,7 +341,14 @@ class _RelativeScopes:
         ends = [m for m in self.ends if relative.modifier_span[1] <= m.modifier_span[0] < target.start]
         return bool(ends) and relative.scope_span[1] == min(m.modifier_span[0] for m in ends) \
             and all(doc[m.modifier_span[0]:m.modifier_span[1]].text.lower() in other_pronouns for m in ends) \
-            and target.start - max(m.modifier_span[1] for m in ends) <= 1
+            and _owns(doc, max(m.modifier_span[1] for m in ends), target.start, bridge)
+
+
+def _owns(doc: Doc, after_pronoun: int, target_start: int, bridge: frozenset[str]) -> bool:
+    """Whether the pronoun ending at token ``after_pronoun`` owns or is the subject of the finding
+    starting at ``target_start``: at most one word between, or only a body part's words."""
+    between = doc[after_pronoun:target_start]
+    return len(between) <= 1 or all(token.lower_ in bridge for token in between)
 
 
 def _ended_categories(doc: Doc, start: int, end: int) -> set[str]:

@@ -99,14 +99,22 @@ def dated_long_ago(text: str, today: date) -> bool:
                for found in _ANY_DATE.finditer(text))
 
 
+#: a date right before "after" / "following" and the mention: what followed the mention began
+#: then, so the mention is older still ("clopidogrel started 08/2022 after a TIA")
+_DATED_BY_WHAT_FOLLOWED = re.compile(r"\s+(?:after|following)\b(?:\s+[^\s.;:]+){0,3}?\s*", re.IGNORECASE)
+
+
 def told_as_past(before: str, after: str, today: date) -> bool:
     """Whether a mention is told as part of an earlier encounter: the words of its sentence
     before it date one more than two weeks back, after an encounter verb ("Presented 29/09/26 with
-    fever, back pain and leg weakness"; a dated letter heading is no encounter) or at the
-    sentence's opening ("In March 2020 she had a stroke with left-sided weakness"), and no word
-    after that date, nor after the mention, brings the account back to today ("..., now ...")."""
+    fever, back pain and leg weakness"; a dated letter heading is no encounter), at the
+    sentence's opening ("In March 2020 she had a stroke with left-sided weakness") or as the start
+    of what followed the mention ("started 08/2022 after a TIA"), and no word after that date, nor
+    after the mention, brings the account back to today ("..., now ...")."""
     dates = [found for found in _ANY_DATE.finditer(before)
-             if (_PAST_ENCOUNTER.search(before, 0, found.start())
-                 or _SENTENCE_OPENING.fullmatch(before[:found.start()]))
-             and dated_long_ago(before[:found.end()], today)]
+             if ((_PAST_ENCOUNTER.search(before, 0, found.start())
+                  or _SENTENCE_OPENING.fullmatch(before[:found.start()]))
+                 and dated_long_ago(before[:found.end()], today))
+             or (_DATED_BY_WHAT_FOLLOWED.fullmatch(before, found.end())
+                 and (_days_back(found, today) or 0) > HISTORICAL_AFTER_DAYS)]
     return bool(dates) and not _BACK_TO_TODAY.search(before, dates[-1].end()) and not _BACK_TO_TODAY.search(after)

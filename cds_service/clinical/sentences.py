@@ -56,6 +56,8 @@ class NoteFormat:
     gap_negations: frozenset[str]
     #: third-person pronouns by the sex they refer to ("female", "male")
     pronouns: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
+    #: words of a body part a possessive pronoun owns before its finding ("his L arm and L leg")
+    pronoun_bridge: frozenset[str] = frozenset()
 
 
 def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
@@ -77,7 +79,8 @@ def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
     return NoteFormat(words("sentence_ends"), words("abbreviations"), words("bullets"), width, longest, most,
                       words("clause_breaks"), words("scope_breaks"), words("list_announcers"),
                       words("inability_openers"), words("gap_negations"),
-                      {sex: _pronouns(items, sex) for sex, items in pronouns.items()})
+                      {sex: _pronouns(items, sex) for sex, items in pronouns.items()},
+                      words("pronoun_bridge") if "pronoun_bridge" in raw else frozenset())
 
 
 def _integer(raw: Mapping[str, Any], key: str, least: int) -> int:
@@ -129,6 +132,8 @@ class NoteSentencizer:
         text = tokens.texts[i].lower()
         nxt = tokens.next_word(i)
         capital_next = nxt is not None and nxt[:1].isupper()
+        if nxt is not None and nxt[:1] in _CLAUSE_GOES_ON:  # "husband (Mr D., 74)": an initial's stop
+            return False
         if text in self._format.sentence_ends:
             if text == "." and i > 0 and tokens.is_list_number(i - 1) and tokens.is_line_start(i - 1):
                 return False  # "1." of a numbered list
@@ -160,6 +165,10 @@ class NoteSentencizer:
         at = tokens.idx[before]
         line_start = max(tokens.text.rfind("\n", 0, at), tokens.text.rfind("\r", 0, at)) + 1
         return at + len(word) - line_start >= self._format.wrap_width
+
+
+#: punctuation that goes on with the clause: no sentence ends right before it
+_CLAUSE_GOES_ON = (",", ";", ")")
 
 
 def _cap_sentences(starts: list[int], longest: int) -> None:

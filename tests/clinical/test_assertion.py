@@ -193,6 +193,11 @@ HUSBAND = "husband admitted on Sunday with a stroke, his left side is weak and h
     # the patient's own pronoun ends the relative's scope
     ("mother had MS; she has weak legs", "weak legs", "female", "patient"),
     ("grandad had a stroke, she now has weak legs", "weak legs", "female", "patient"),
+    # the body part a pronoun owns may stand between it and the finding ("his L arm and L leg")
+    ("full-time carer for husband since his stroke in March - his L arm and L leg are weak", "leg are weak", "female",
+     "other"),
+    ("full-time carer for husband since his stroke in March - his L arm and L leg are weak", "leg are weak", "male",
+     "patient"),
     # no relative named before: a pronoun alone changes nothing (a note's slip of gender)
     ("his legs have been weak for 3 days", "legs have been weak", "female", "patient"),
 ])

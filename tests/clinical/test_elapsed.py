@@ -75,6 +75,10 @@ def test_a_date_that_starts_a_continuing_complaint_dates_no_past_event(text: str
     ("In March 2020 she had a stroke with ", "", True),  # a sentence that opens with its date
     ("Weak since March 2020 and ", "", False),
     ("Presented 2026-11-23 with ", "", False),
+    # what followed the mention began on that date: the mention is older still
+    ("Query: clopidogrel 75 mg OD (started 08/2022 after a ", " - fully resolved)", True),
+    ("Apixaban started 28/11/2026 after a ", "", False),  # within two weeks
+    ("Started 08/2022 after a ", ", now weak again", False),
 ])
 def test_told_as_past_is_an_earlier_dated_encounter(before: str, after: str, past: bool) -> None:
     assert told_as_past(before, after, TODAY) is past

@@ -313,6 +313,10 @@ def test_a_discharge_summary_of_an_old_admission_is_history(knowledge: Knowledge
     # acute on chronic: the same claudicant with a sudden change, or a pale pulseless numb leg
     ("known claudication. Sudden pain in the left leg, foot pulses absent.", True),
     ("known claudication. Left leg pale and cold, no pedal pulses, foot numb.", True),
+    # a claudicant's cold foot that is numb and cannot move, pulses not felt for (telephone triage)
+    ("Usual claudication L calf at 200 yds. Since 06:30 L foot freezing cold, numb, can't move her L toes.", True),
+    # a claudicant's cold feet with exertional weakness only: no numbness at rest, no ALI
+    ("legs go weak after 150 yds, eases after standing still. Feet cold.", False),
 ])
 def test_limb_ischaemia_and_claudication(knowledge: Knowledge, text: str, fires: bool) -> None:
     assert ("limb-ischemia" in flags(findings(knowledge, patient(), encounter(text)))) is fires
@@ -499,6 +503,12 @@ def test_quadriparesis_is_weakness_of_the_legs_and_the_arms(knowledge: Knowledge
     ("CT head which excluded a bleed, now urinary retention, saddle numbness and weak legs.", None, "cauda-equina"),
     ("Toxicity: fever 0, nausea 0. Weak legs, urinary retention and saddle anaesthesia since this morning.", None,
      "cauda-equina"),
+    # b16: a "pertinent negatives" list, a conditional pointing back, a stroke unit as a workplace
+    ("Pertinent negatives: fever, IVDU. Weak legs, urinary retention and saddle numbness since 6am.", None,
+     "cauda-equina"),
+    ("Saddle numbness and urinary retention since this morning, weak legs. Other red flags explained, ED if any "
+     "develop.", None, "cauda-equina"),
+    ("Staff nurse on the stroke unit, sudden L leg weakness and facial droop at work.", "female", "stroke"),
 ])
 def test_the_new_language_rules_never_hide_a_red_flag(knowledge: Knowledge, text: str, sex: str | None,
                                                       flag: str) -> None:

@@ -46,6 +46,9 @@ def test_leg_weakness_phrasings(knowledge: Knowledge, text: str) -> None:
     # hemiplegic migraine is a migraine type, its aura is not a hemiplegia
     ("hemiplegic migraine, on propranolol", "leg-weakness"),
     ("avoid triptans (hemiplegic aura)", "stroke-sign"),
+    # a stroke unit as a workplace, and the stroke patients someone nurses, are no stroke
+    ("She is a senior staff nurse on the hyperacute stroke unit.", "stroke"),
+    ("she spends her shifts turning stroke patients", "stroke"),
     ("Signposted to Chest Heart & Stroke Scotland helpline", "stroke"),
     ("prediabetes", "diabetes"),
     ("benign neoplasm of skin", "cancer"),
