@@ -460,12 +460,15 @@ def _laterality(hits: Iterable[Hit], anchor: str) -> Laterality:
 
 #: the side word written right before a mention, within its clause ("L EHL 4-/5", "left hip flexion 3/5")
 _LEAD_WORDS = re.compile(r"(?:[^\s,;:.]+\s+){1,2}$")
+#: the word written right after a mention, within its clause ("Quads 4/5 L", "plantarflexion 4/5 R.")
+_TRAIL_WORD = re.compile(r"[ \t]*([^\s,;:.()]+)")
 
 
 def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
     """The side a mention names: its own words with the one or two before them (a side is written
-    before the part it qualifies: "L hip flexion 3/5, R side 5/5" is the left), then its sentence.
-    A sentence that says both legs outranks the side of a part that names none itself ("pain in
+    before the part it qualifies: "L hip flexion 3/5, R side 5/5" is the left), or the one word
+    after a grade ("Quads 4/5 L (pain-inhibited), 5/5 R" is the left), then its sentence. A
+    sentence that says both legs outranks the side of a part that names none itself ("pain in
     both legs, R foot weak too": both legs are affected)."""
     laterality = knowledge.laterality
     if laterality is None:
@@ -477,7 +480,9 @@ def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
         return laterality.side_of(lead + mention.text)  # "L EHL 4-/5, R EHL 4/5": both
     if laterality.bilateral.search(mention.sentence):
         return "bilateral"
-    return laterality.side_of(lead) or laterality.side_of(mention.sentence)
+    trail = _TRAIL_WORD.match(mention.sentence, offset + len(mention.text)) if offset >= 0 else None
+    return (laterality.side_of(lead) or (laterality.side_of(trail.group(1)) if trail is not None else None)
+            or laterality.side_of(mention.sentence))
 
 
 def _derived_findings(hits: list[Hit], laterality: Laterality, knowledge: Knowledge) -> dict[str, Finding]:

@@ -36,6 +36,8 @@ class SectionDefaults:
     hypothetical: bool = False
     experiencer: Experiencer = "patient"
     negated: bool = False
+    #: written after its header on the same line, the section is that line ("Allergies: penicillin")
+    one_line: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,21 +87,23 @@ def _parse_defaults(name: str, row: Any, sources: set[str]) -> SectionDefaults:
     if not isinstance(row, Mapping):
         raise ValueError(f"{where} must be a mapping")
     check_provenance(row, sources, where)
-    unknown = set(row) - {"historical", "hypothetical", "negated", "experiencer", "source", "rationale"}
+    unknown = set(row) - {"historical", "hypothetical", "negated", "experiencer", "one_line", "source", "rationale"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
-    for flag in ("historical", "hypothetical", "negated"):
+    for flag in ("historical", "hypothetical", "negated", "one_line"):
         if not isinstance(row.get(flag, False), bool):
             raise ValueError(f"{where}: {flag} must be true or false")
     experiencer = row.get("experiencer", "patient")
     if experiencer not in ("patient", "other"):
         raise ValueError(f"{where}: experiencer must be patient or other")
     return SectionDefaults(bool(row.get("historical", False)), bool(row.get("hypothetical", False)), experiencer,
-                           bool(row.get("negated", False)))
+                           bool(row.get("negated", False)), bool(row.get("one_line", False)))
 
 
 class NoteSectionizer(Sectionizer):  # type: ignore[misc]
     """medspaCy's Sectionizer, keeping only headers that look like headers (module docstring)."""
+
+    one_line: frozenset[str] = frozenset()  # categories whose inline section is its line
 
     def filter_start_lines(self, doc: Doc, matches: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
         kept = []
@@ -124,7 +128,26 @@ class NoteSectionizer(Sectionizer):  # type: ignore[misc]
             enclosing = doc[start - 1]._.section
             for token in doc[doc[section.body_start].sent.end:section.body_end]:
                 token._.section = enclosing
+        self._end_one_line_sections(doc)
         return doc
+
+    def _end_one_line_sections(self, doc: Doc) -> None:
+        """A ``one_line`` section written after its header on the same line ends with that line:
+        an unrecognised heading on the next line ("Allergies: penicillin (rash).\nCHANGE SINCE
+        LISTING: ... new leg weakness") must not leave the rest of the note in the allergy list,
+        which the clinical layer does not read. The lines after it belong to the section before."""
+        for section in doc._.sections:
+            if section.category not in self.one_line or section.body_start >= section.body_end:
+                continue
+            body = doc[section.body_start:section.body_end]
+            breaks = [t.i for t in body if "\n" in t.text or "\r" in t.text]
+            words = [t.i for t in body if not t.is_space]
+            if not breaks or not words or breaks[0] < words[0]:
+                continue  # one line, or a list that starts on the next line: as medspaCy reads it
+            start = section.title_start
+            enclosing = doc[start - 1]._.section if start > 0 else None
+            for token in doc[breaks[0] + 1:section.body_end]:
+                token._.section = enclosing
 
 
 def build_sectionizer(nlp: Language, rules: SectionRules) -> NoteSectionizer:
@@ -133,4 +156,5 @@ def build_sectionizer(nlp: Language, rules: SectionRules) -> NoteSectionizer:
     sectionizer = NoteSectionizer(nlp, rules=None, span_attrs=None, require_start_line=True,
                                   newline_pattern=_HEADER_START, apply_sentence_boundary=True)
     sectionizer.add(list(rules.rules))
+    sectionizer.one_line = frozenset(name for name, d in rules.defaults.items() if d.one_line)
     return sectionizer

@@ -307,6 +307,25 @@ def test_a_discharge_summary_of_an_old_admission_is_history(knowledge: Knowledge
     assert recent.anchor is not None and "limb-ischemia" in flags(recent)
 
 
+@pytest.mark.parametrize(("text", "side"), [
+    # the side written right after a grade is the weak one; a 5/5 on the other side is the normal leg
+    ("Quads 4/5 L (pain-inhibited), 5/5 R. Thigh weak on stairs.", "left"),
+    ("Tiptoe weak (2 heel raises vs 15 on the other side), plantarflexion 4/5 R, L normal.", "right"),
+    ("L EHL 4/5, L ankle PF 4/5, R ankle PF 4+/5", "bilateral"),
+])
+def test_the_side_after_a_grade_is_the_weak_side(knowledge: Knowledge, text: str, side: str) -> None:
+    result = findings(knowledge, patient(), encounter(text))
+    assert result.anchor is not None and result.anchor.laterality == side
+
+
+def test_a_hemiparesis_with_incontinence_is_the_stroke_alert_and_ces_a_checklist(knowledge: Knowledge) -> None:
+    """An ACA stroke: leg worse than arm, incontinent; the cauda equina holds no arm [S1, S7]."""
+    result = findings(knowledge, patient(), encounter(
+        "Acute R hemiparesis, leg >> arm, with urinary incontinence - ?L ACA territory stroke."))
+    indicators = {f.id: f.indicator for f in result.red_flags}
+    assert indicators.get("stroke") == "critical" and indicators.get("cauda-equina") == "warning"
+
+
 @pytest.mark.parametrize(("text", "fires"), [
     # claudication: pulseless, weak on walking, eased standing still, feet warm
     ("legs go weak after 150 yds, eases after standing still. Foot pulses absent.", False),
@@ -509,6 +528,11 @@ def test_quadriparesis_is_weakness_of_the_legs_and_the_arms(knowledge: Knowledge
     ("Saddle numbness and urinary retention since this morning, weak legs. Other red flags explained, ED if any "
      "develop.", None, "cauda-equina"),
     ("Staff nurse on the stroke unit, sudden L leg weakness and facial droop at work.", "female", "stroke"),
+    # b17: an inline allergy line ends with its line; a pipe table's answers are its own cells
+    ("Allergies: penicillin (rash).\nCHANGE SINCE LISTING:\nNew leg weakness? YES. Saddle numbness? YES. "
+     "Urinary retention, PVR 610 mL.", None, "cauda-equina"),
+    ("| Back pain | N |\n| Both legs weak | Y - since Sunday |\n| Bladder | retention, PVR 500 mL |",
+     None, "cauda-equina"),
 ])
 def test_the_new_language_rules_never_hide_a_red_flag(knowledge: Knowledge, text: str, sex: str | None,
                                                       flag: str) -> None:

@@ -29,6 +29,8 @@ LEG_WEAKNESS = [
     "a powerless R leg at high effort", "legs \"feel like rubber\"",
     # a ship's doctor and a bystander (blind batch i15-b15)
     "his L leg \"just went from under him\"", "legs went out from under her", "L leg cannot hold against gravity",
+    # ankle shorthand (blind batch i15-b17)
+    "L ankle PF 4/5", "R ankle DF 3/5",
 ]
 
 
@@ -46,6 +48,8 @@ def test_leg_weakness_phrasings(knowledge: Knowledge, text: str) -> None:
     # hemiplegic migraine is a migraine type, its aura is not a hemiplegia
     ("hemiplegic migraine, on propranolol", "leg-weakness"),
     ("avoid triptans (hemiplegic aura)", "stroke-sign"),
+    # "#" alone (a number, a list) is no fracture
+    ("Problem #2: back pain", "vertebral-fracture"),
     # a stroke unit as a workplace, and the stroke patients someone nurses, are no stroke
     ("She is a senior staff nurse on the hyperacute stroke unit.", "stroke"),
     ("she spends her shifts turning stroke patients", "stroke"),
@@ -230,6 +234,12 @@ def test_quotes_and_negated_verbs_of_retention(knowledge: Knowledge, text: str, 
     ("RUL drift", "stroke-sign"),
     ("L breast cancer 2018, on letrozole", "cancer"),
     ("CT: L1 burst fracture", "vertebral-fracture"),
+    # b17: UK "#" for a fracture, spinal TB, a step felt at a level, an approximate height
+    ("?osteoporotic vertebral # on long-term steroids", "vertebral-fracture"),
+    ("T12 # on CT", "vertebral-fracture"),
+    ("?spinal TB (Pott's disease) with myelopathy", "spinal-infection"),
+    ("severe low back pain, step + boggy swelling at L1", "spinal-step-deformity"),
+    ("fell approx 3 m off the top of the vehicle", "major-trauma"),
     ("3 m fall from a ladder", "major-trauma"),
     ("motorcyclist hit by a car", "major-trauma"),
     ("motorbike RTC", "trauma"),
