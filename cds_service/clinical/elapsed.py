@@ -101,7 +101,10 @@ def dated_long_ago(text: str, today: date) -> bool:
 
 #: a date right before "after" / "following" and the mention: what followed the mention began
 #: then, so the mention is older still ("clopidogrel started 08/2022 after a TIA")
-_DATED_BY_WHAT_FOLLOWED = re.compile(r"\s+(?:after|following)\b(?:\s+[^\s.;:]+){0,3}?\s*", re.IGNORECASE)
+_DATED_BY_WHAT_FOLLOWED = re.compile(r"\s+(?:after|following)\s+(?:(?:a|an|the|his|her|their)\s+)?", re.IGNORECASE)
+#: "since" or "from" before such a date: a complaint that goes on since then ("back pain since
+#: 02/11/2026 after a fall"), whose cause is no past event of its own
+_CONTINUING_BEFORE = re.compile(r"\b(?:since|from|ongoing)\s*(?:on\s*)?[:=-]?\s*$", re.IGNORECASE)
 
 
 def told_as_past(before: str, after: str, today: date) -> bool:
@@ -116,5 +119,6 @@ def told_as_past(before: str, after: str, today: date) -> bool:
                   or _SENTENCE_OPENING.fullmatch(before[:found.start()]))
                  and dated_long_ago(before[:found.end()], today))
              or (_DATED_BY_WHAT_FOLLOWED.fullmatch(before, found.end())
+                 and not _CONTINUING_BEFORE.search(before, 0, found.start())
                  and (_days_back(found, today) or 0) > HISTORICAL_AFTER_DAYS)]
     return bool(dates) and not _BACK_TO_TODAY.search(before, dates[-1].end()) and not _BACK_TO_TODAY.search(after)

