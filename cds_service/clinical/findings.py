@@ -460,9 +460,9 @@ def _laterality(hits: Iterable[Hit], anchor: str) -> Laterality:
 
 #: the side word written right before a mention, within its clause ("L EHL 4-/5", "left hip flexion 3/5")
 _LEAD_WORDS = re.compile(r"(?:[^\s,;:.]+\s+){1,2}$")
-#: the words written right after a mention, within its clause ("Quads 4/5 L", "plantarflexion 4/5 R.",
-#: "hip flexion 3/5 L and R")
-_TRAIL_WORD = re.compile(r"[ \t]*((?:[^\s,;:.()]+[ \t]*){1,3})")
+#: the words written right after a mention, within its clause and before the next grade ("Quads
+#: 4/5 L", "plantarflexion 4/5 R.", "hip flexion 3/5 L and R"; in "EHL 4/5 L 3/5 R" the next grade's)
+_TRAIL_WORD = re.compile(r"[ \t]*((?:[^\s,;:.()\d]+[ \t]*){1,3})")
 
 
 def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:

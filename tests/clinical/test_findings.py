@@ -312,6 +312,8 @@ def test_a_discharge_summary_of_an_old_admission_is_history(knowledge: Knowledge
     ("Quads 4/5 L (pain-inhibited), 5/5 R. Thigh weak on stairs.", "left"),
     ("Tiptoe weak (2 heel raises vs 15 on the other side), plantarflexion 4/5 R, L normal.", "right"),
     ("L EHL 4/5, L ankle PF 4/5, R ankle PF 4+/5", "bilateral"),
+    # the words after a grade stop at the next grade: "EHL 4/5 L 3/5 R" names both sides
+    ("Power: ankle DF 4/5, PF 4-/5, EHL 4/5 L 3/5 R.", "bilateral"),
 ])
 def test_the_side_after_a_grade_is_the_weak_side(knowledge: Knowledge, text: str, side: str) -> None:
     result = findings(knowledge, patient(), encounter(text))
