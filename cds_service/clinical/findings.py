@@ -25,7 +25,7 @@ from ..fhir.dates import to_date
 from ..fhir.notes import Note, is_reference_to
 from ..fhir.record import PatientRecord
 from .elapsed import dated_long_ago, days_ago, days_since_labelled_date, told_as_past
-from .knowledge import Knowledge, LabFinding
+from .knowledge import Knowledge, LabFinding, LateralityCues
 from .model import Anchor, Evidence, Finding, Findings, Laterality
 from .rules import excluded_causes, fire_red_flags, rank_differential, usable_findings
 from .text import Mention
@@ -460,9 +460,11 @@ def _laterality(hits: Iterable[Hit], anchor: str) -> Laterality:
 
 #: the side word written right before a mention, within its clause ("L EHL 4-/5", "left hip flexion 3/5")
 _LEAD_WORDS = re.compile(r"(?:[^\s,;:.]+\s+){1,2}$")
-#: the words written right after a mention, within its clause and before the next grade ("Quads
+#: up to four words written right after a mention, within its clause and before the next grade ("Quads
 #: 4/5 L", "plantarflexion 4/5 R.", "hip flexion 3/5 L and R"; in "EHL 4/5 L 3/5 R" the next grade's)
-_TRAIL_WORD = re.compile(r"[ \t]*((?:[^\s,;:.()\d]+[ \t]*){1,3})")
+_TRAIL_WORD = re.compile(r"[ \t]*((?:[^\s,;:.()\d]+[ \t]*){1,4})")
+#: a power grade below normal ("4/5", "3+/5")
+_WEAK_GRADE = re.compile(r"(?<!\d)[0-4][+-]?\s*/\s*5(?!\d)")
 
 
 def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
@@ -481,9 +483,20 @@ def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
         return laterality.side_of(lead + mention.text)  # "L EHL 4-/5, R EHL 4/5": both
     if laterality.bilateral.search(mention.sentence):
         return "bilateral"
+    return laterality.side_of(lead) or _trail_side(mention, offset, laterality) or laterality.side_of(mention.sentence)
+
+
+def _trail_side(mention: Mention, offset: int, laterality: LateralityCues) -> str | None:
+    """The side written right after a grade, when the sentence grades only that side as weak
+    ("Quads 4/5 L, 5/5 R" is the left). Two weak grades in a sentence naming both sides ("hip
+    flexion 3/5 R and 4/5 L") are both legs, as the words after a grade may say ("3/5 R more than
+    L", "3/5 L and R")."""
     trail = _TRAIL_WORD.match(mention.sentence, offset + len(mention.text)) if offset >= 0 else None
-    return (laterality.side_of(lead) or (laterality.side_of(trail.group(1)) if trail is not None else None)
-            or laterality.side_of(mention.sentence))
+    side = laterality.side_of(trail.group(1)) if trail is not None else None
+    if side is None or side == "bilateral":
+        return side
+    both = laterality.side_of(mention.sentence) == "bilateral"
+    return "bilateral" if both and len(_WEAK_GRADE.findall(mention.sentence)) > 1 else side
 
 
 def _derived_findings(hits: list[Hit], laterality: Laterality, knowledge: Knowledge) -> dict[str, Finding]:
