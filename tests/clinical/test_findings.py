@@ -592,6 +592,11 @@ REVIEW_2026_12_04 += [
     ("72M first-ever 'hemiplegic migraine' at 06:00: facial droop, slurred speech, still can't use L side.", "male",
      "stroke"),
     ("Hemiplegic migraine attack since 06:00, facial droop, dysarthria, worse than usual.", "male", "stroke"),
+    # third round: "which left him with" is the patient's own, a relative named before it or not
+    ("Wife has MS, fall from ladder this morning which left him with weak legs, numb saddle and retention.",
+     "male", "cauda-equina"),
+    ("Lives with wife who has Parkinson's, fall last night which left him with numb saddle, retention and weak "
+     "legs.", "male", "cauda-equina"),
 ]
 
 
