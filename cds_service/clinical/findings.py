@@ -464,7 +464,10 @@ _LEAD_WORDS = re.compile(r"(?:[^\s,;:.]+\s+){1,2}$")
 #: 4/5 L", "plantarflexion 4/5 R.", "hip flexion 3/5 L and R"; in "EHL 4/5 L 3/5 R" the next grade's)
 _TRAIL_WORD = re.compile(r"[ \t]*((?:[^\s,;:.()\d]+[ \t]*){1,4})")
 #: a power grade below normal ("4/5", "3+/5")
-_WEAK_GRADE = re.compile(r"(?<!\d)[0-4][+-]?\s*/\s*5(?!\d)")
+#: a power grade below normal ("4/5", "3+/5") and the bare side word right after it, ending its
+#: cell ("3/5 R and", "4/5 L,"; in "3/5 R hip" the "R" is the next item's)
+_WEAK_GRADE_SIDE = re.compile(r"(?<!\d)[0-4][+-]?\s*/\s*5(?!\d)[ \t]+(L|R|B|Lt|Rt|left|right|bilat\w*)"
+                              r"(?=[ \t]*(?:$|[,;.)(]|and\b|&|\+|/|more\b|worse\b|>))", re.IGNORECASE)
 
 
 def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
@@ -488,15 +491,15 @@ def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
 
 def _trail_side(mention: Mention, offset: int, laterality: LateralityCues) -> str | None:
     """The side written right after a grade, when the sentence grades only that side as weak
-    ("Quads 4/5 L, 5/5 R" is the left). Two weak grades in a sentence naming both sides ("hip
-    flexion 3/5 R and 4/5 L") are both legs, as the words after a grade may say ("3/5 R more than
-    L", "3/5 L and R")."""
+    ("Quads 4/5 L, 5/5 R" is the left; "hip flexion 3/5 L, knee extension 4/5 L, R leg 5/5" too).
+    Weak grades of both sides in a sentence ("hip flexion 3/5 R and 4/5 L") are both legs, as the
+    words after a grade may say ("3/5 R more than L", "3/5 L and R")."""
     trail = _TRAIL_WORD.match(mention.sentence, offset + len(mention.text)) if offset >= 0 else None
     side = laterality.side_of(trail.group(1)) if trail is not None else None
-    if side is None or side == "bilateral":
+    if side is None or side == "bilateral" or laterality.side_of(mention.sentence) != "bilateral":
         return side
-    both = laterality.side_of(mention.sentence) == "bilateral"
-    return "bilateral" if both and len(_WEAK_GRADE.findall(mention.sentence)) > 1 else side
+    weak = {laterality.side_of(found.group(1)) for found in _WEAK_GRADE_SIDE.finditer(mention.sentence)}
+    return "bilateral" if {"left", "right"} <= weak or "bilateral" in weak else side
 
 
 def _derived_findings(hits: list[Hit], laterality: Laterality, knowledge: Knowledge) -> dict[str, Finding]:

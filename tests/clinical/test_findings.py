@@ -315,6 +315,8 @@ def test_a_discharge_summary_of_an_old_admission_is_history(knowledge: Knowledge
     # the words after a grade stop at the next grade: "EHL 4/5 L 3/5 R" names both sides
     ("Power: ankle DF 4/5, PF 4-/5, EHL 4/5 L 3/5 R.", "bilateral"),
     ("Hip flexion 3/5 R more than L.", "bilateral"),
+    # the other side's normal grade does not make it both legs (a sudden one-sided weakness)
+    ("Sudden onset 30 min ago. Hip flexion 3/5 L, knee extension 4/5 L, R leg 5/5.", "left"),
 ])
 def test_the_side_after_a_grade_is_the_weak_side(knowledge: Knowledge, text: str, side: str) -> None:
     result = findings(knowledge, patient(), encounter(text))
