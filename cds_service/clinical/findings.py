@@ -463,17 +463,17 @@ _LEAD_WORDS = re.compile(r"(?:[^\s,;:.]+\s+){1,2}$")
 #: up to four words written right after a mention, within its clause and before the next grade ("Quads
 #: 4/5 L", "plantarflexion 4/5 R.", "hip flexion 3/5 L and R"; in "EHL 4/5 L 3/5 R" the next grade's)
 _TRAIL_WORD = re.compile(r"[ \t]*((?:[^\s,;:.()\d]+[ \t]*){1,4})")
-#: a power grade below normal ("4/5", "3+/5")
-#: a power grade below normal ("4/5", "3+/5") and the bare side word right after it, ending its
-#: cell ("3/5 R and", "4/5 L,"; in "3/5 R hip" the "R" is the next item's)
-_WEAK_GRADE_SIDE = re.compile(r"(?<!\d)[0-4][+-]?\s*/\s*5(?!\d)[ \t]+(L|R|B|Lt|Rt|left|right|bilat\w*)"
+#: a power grade below normal ("4/5", "3+/5") and the one word right after it, when it ends its
+#: cell ("3/5 R and", "4/5 L,"; in "3/5 R hip" the "R" is the next item's); the knowledge's
+#: laterality cues say whether that word is a side
+_WEAK_GRADE_WORD = re.compile(r"(?<!\d)[0-4][+-]?\s*/\s*5(?!\d)[ \t]+([^\s,;:.()\d]+)"
                               r"(?=[ \t]*(?:$|[,;.)(]|and\b|&|\+|/|more\b|worse\b|>))", re.IGNORECASE)
 
 
 def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
     """The side a mention names: its own words with the one or two before them (a side is written
-    before the part it qualifies: "L hip flexion 3/5, R side 5/5" is the left), or the one word
-    after a grade ("Quads 4/5 L (pain-inhibited), 5/5 R" is the left), then its sentence. A
+    before the part it qualifies: "L hip flexion 3/5, R side 5/5" is the left), or the words
+    after a grade ("Quads 4/5 L (pain-inhibited), 5/5 R" is the left: ``_trail_side``), then its sentence. A
     sentence that says both legs outranks the side of a part that names none itself ("pain in
     both legs, R foot weak too": both legs are affected)."""
     laterality = knowledge.laterality
@@ -498,7 +498,7 @@ def _trail_side(mention: Mention, offset: int, laterality: LateralityCues) -> st
     side = laterality.side_of(trail.group(1)) if trail is not None else None
     if side is None or side == "bilateral" or laterality.side_of(mention.sentence) != "bilateral":
         return side
-    weak = {laterality.side_of(found.group(1)) for found in _WEAK_GRADE_SIDE.finditer(mention.sentence)}
+    weak = {laterality.side_of(found.group(1)) for found in _WEAK_GRADE_WORD.finditer(mention.sentence)}
     return "bilateral" if {"left", "right"} <= weak or "bilateral" in weak else side
 
 
