@@ -58,6 +58,8 @@ class NoteFormat:
     pronouns: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
     #: words of a body part a possessive pronoun owns before its finding ("his L arm and L leg")
     pronoun_bridge: frozenset[str] = frozenset()
+    #: a run of at least this many full stops inside a line is a form's dotted leader, no end
+    leader_dots: int = 0
 
 
 def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
@@ -80,7 +82,8 @@ def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
                       words("clause_breaks"), words("scope_breaks"), words("list_announcers"),
                       words("inability_openers"), words("gap_negations"),
                       {sex: _pronouns(items, sex) for sex, items in pronouns.items()},
-                      words("pronoun_bridge") if "pronoun_bridge" in raw else frozenset())
+                      words("pronoun_bridge") if "pronoun_bridge" in raw else frozenset(),
+                      _integer(raw, "leader_dots", 2) if "leader_dots" in raw else 0)
 
 
 def _integer(raw: Mapping[str, Any], key: str, least: int) -> int:
@@ -138,11 +141,16 @@ class NoteSentencizer:
             if text == "." and i > 0 and self._is_abbreviation(tokens.texts[i - 1]):
                 return capital_next
             return True
+        if self._is_leader(text) and nxt is not None and not tokens.texts[i + 1].isspace():
+            return False  # "Back pain ........ Y / (N)": a printed form's question and its answer
         if text.endswith(".") and len(text) > 1:  # a token with its own full stop: "N.", "Dr."
             if self._is_abbreviation(text):
                 return capital_next
             return nxt is None or not nxt[:1].islower()
         return False
+
+    def _is_leader(self, token: str) -> bool:
+        return bool(self._format.leader_dots) and len(token) >= self._format.leader_dots and set(token) == {"."}
 
     def _is_abbreviation(self, token: str) -> bool:
         text = token.lower()

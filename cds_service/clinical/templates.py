@@ -107,11 +107,16 @@ def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Templ
     sep = "|".join(re.escape(s) for s in sorted(separators, key=len, reverse=True))
     words = _alternation(answers)
     signs = _alternation(markers)
+    # a box or tick character is its own cell's sign: the text between a sign and its condition
+    # holds none ("☐ rest pain  ☑ smoker  ☐ foot weakness": the empty box is the weakness's)
+    boxes = "".join(re.escape(m) for m in markers if len(m) == 1 and not m.isascii())
+    near = rf"[^,;:=\n\r()\[\]{boxes}]{{0,{width}}}"
     return TemplateRules(
         after_separator=re.compile(rf"{question}\s*(?:{sep})\s*(?P<answer>{words}){_CELL_END}", re.IGNORECASE),
-        marker_after=re.compile(rf"[^,;:=\n\r()\[\]]{{0,{width}}}?\s*(?P<answer>{signs}){_SIGN_END}", re.IGNORECASE),
-        marker_before=re.compile(rf"(?P<answer>{signs})\s*[^,;:=\n\r()\[\]]{{0,{width}}}$", re.IGNORECASE),
-        marker_first=re.compile(rf"\s*(?:[-*•]\s*)?(?:{signs})", re.IGNORECASE),
+        marker_after=re.compile(rf"{near}?\s*(?P<answer>{signs}){_SIGN_END}", re.IGNORECASE),
+        marker_before=re.compile(rf"(?P<answer>{signs})\s*{near}$", re.IGNORECASE),
+        # box first, after a bullet or a short label ("History: ☐ claudication  ☐ rest pain")
+        marker_first=re.compile(rf"\s*(?:[A-Za-z][A-Za-z /&]{{0,30}}:\s*)?(?:[-*•]\s*)?(?:{signs})", re.IGNORECASE),
         spaced=re.compile(rf"[ \t]+(?P<answer>{_alternation(spaced)}){_CELL_END}", re.IGNORECASE),
         answers={**answers, **markers},
         after_question=(re.compile(rf"[^\n\r]{{0,200}}?(?:{mark})[ \t]*(?P<answer>{words}){_CELL_END}", re.IGNORECASE)

@@ -629,3 +629,37 @@ def test_the_reviewed_rules_keep_the_alert_critical(knowledge: Knowledge, text: 
 ])
 def test_the_reviewed_rules_raise_no_unwarranted_alert(knowledge: Knowledge, text: str, flag: str) -> None:
     assert flag not in flags(findings(knowledge, patient(gender="male"), encounter(text)))
+
+
+@pytest.mark.parametrize(("text", "side"), [
+    # a power line with bare MRC grades (no "/5"): the grades below 5 are the weak movements
+    ("Neuro LL: L: hip flex 5, knee ext 5, DF 4, EHL 4-, PF 3   R: hip flex 5, knee ext 5, DF 4-, EHL 3, PF 4",
+     "bilateral"),
+    ("Power R: hip flex 5, knee ext 5, DF 3, EHL 3. L leg normal.", "right"),
+    # a "floppy" foot is the lay word for a foot drop
+    ('R foot "floppy" since this afternoon.', "right"),
+    ("Pain after squatting; Hip flex 4-/5, hip ext 4/5 b/l, distal 5/5.", "bilateral"),
+])
+def test_bare_grades_and_lay_foot_drop_words_are_leg_weakness(knowledge: Knowledge, text: str, side: str) -> None:
+    result = findings(knowledge, patient(), encounter(text))
+    assert result.anchor is not None and result.anchor.laterality == side
+
+
+@pytest.mark.parametrize("text", [
+    "Knee flex 40 deg, hip flex 90 deg after the arthroplasty.",
+    "Calf raises: PF 3 reps only because of pain. Power hip flex 5, knee ext 5, DF 5, EHL 5, PF 5.",
+])
+def test_a_measure_or_a_full_grade_is_no_weakness(knowledge: Knowledge, text: str) -> None:
+    assert findings(knowledge, patient(), encounter(text)).anchor is None
+
+
+def test_a_named_limb_ischaemia_lowers_the_cancer_cord_compression_to_a_checklist(knowledge: Knowledge) -> None:
+    """A cancer patient's cold, pulseless, weak leg named as acute limb ischaemia: that card is the
+    alert; the cord compression stays, as a warning to confirm."""
+    text = ("Pancreatic cancer with liver mets. Sudden L foot cold and white at 07:00, pulseless, L ankle DF 2/5. "
+            "Imp: acute L limb ischaemia.")
+    fired = {f.id: f.indicator for f in findings(knowledge, patient(), encounter(text)).red_flags}
+    assert fired.get("limb-ischemia") == "critical" and fired.get("cord-compression") == "warning"
+    without = "Pancreatic cancer with liver mets. Back pain, L ankle DF 2/5 for 3 days."
+    fired = {f.id: f.indicator for f in findings(knowledge, patient(), encounter(without)).red_flags}
+    assert fired.get("cord-compression") == "critical"
