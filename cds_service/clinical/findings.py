@@ -342,9 +342,12 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
                 and knowledge.concepts[m.concept].encounter_only}
     found = [m for m in mentions if m.section not in knowledge.ignored_sections and m.concept not in excluded
              and not (m.section in knowledge.plan_sections and knowledge.concepts[m.concept].kind == "exposure")]
-    # what an onset or course cue can be about: a complaint, not a risk factor ("sudden ... AF")
+    # what an onset or course cue can be about: a complaint, not a risk factor ("sudden ... AF"),
+    # nor an event of the recent past before it (``past_within_days``: in "legs weak, rising to the
+    # hips after diarrhoea" the climb is the weakness's, not the infection's)
     findings = [m for m in found if not knowledge.concepts[m.concept].attribute_of
-                and knowledge.concepts[m.concept].kind == "complaint"]
+                and knowledge.concepts[m.concept].kind == "complaint"
+                and knowledge.concepts[m.concept].past_within_days is None]
     residual_clauses = _residual_clauses(found, knowledge, text, today)
     for mention in found:
         if not mention.is_present:
@@ -484,9 +487,25 @@ def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
     lead = found.group(0) if found is not None else ""
     if laterality.side_of(mention.text) is not None:
         return laterality.side_of(lead + mention.text)  # "L EHL 4-/5, R EHL 4/5": both
-    if laterality.bilateral.search(mention.sentence):
+    sentence = _without_plural_heading(mention.sentence, laterality)
+    if laterality.bilateral.search(sentence):
         return "bilateral"
-    return laterality.side_of(lead) or _trail_side(mention, offset, laterality) or laterality.side_of(mention.sentence)
+    return laterality.side_of(lead) or _trail_side(mention, offset, laterality) or laterality.side_of(sentence)
+
+
+#: a short label that opens an exam line ("Legs:", "Lower limbs -", "Neuro LL:")
+_HEADING = re.compile(r"^\s*[^:\n]{1,25}?\s*[:–—]\s*")
+
+
+def _without_plural_heading(sentence: str, laterality: LateralityCues) -> str:
+    """The sentence without a heading that names the legs in the plural when its items name one
+    side: in "Legs: L hip flex 3/5, knee ext 3/5" the heading is the exam's layout, not both legs
+    affected; "Legs: weak, ascending" and "Legs: L 4/5, R 3/5" keep both."""
+    found = _HEADING.match(sentence)
+    if found is None or laterality.side_of(found.group(0)) != "bilateral":
+        return sentence
+    rest = sentence[found.end():]
+    return rest if laterality.side_of(rest) in ("left", "right") else sentence
 
 
 def _trail_side(mention: Mention, offset: int, laterality: LateralityCues) -> str | None:

@@ -58,8 +58,10 @@ class NoteFormat:
     pronouns: Mapping[str, frozenset[str]] = field(default_factory=dict, compare=False)
     #: words of a body part a possessive pronoun owns before its finding ("his L arm and L leg")
     pronoun_bridge: frozenset[str] = frozenset()
-    #: a run of at least this many full stops inside a line is a form's dotted leader, no end
+    #: a run of at least this many full stops inside a line is a form's dotted leader, no end,
+    #: when at most ``leader_answer_chars`` follow it on its line (its answer column)
     leader_dots: int = 0
+    leader_answer_chars: int = 0
 
 
 def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
@@ -83,7 +85,8 @@ def parse_note_format(raw: Mapping[str, Any]) -> NoteFormat:
                       words("inability_openers"), words("gap_negations"),
                       {sex: _pronouns(items, sex) for sex, items in pronouns.items()},
                       words("pronoun_bridge") if "pronoun_bridge" in raw else frozenset(),
-                      _integer(raw, "leader_dots", 2) if "leader_dots" in raw else 0)
+                      _integer(raw, "leader_dots", 2) if "leader_dots" in raw else 0,
+                      _integer(raw, "leader_answer_chars", 1) if "leader_dots" in raw else 0)
 
 
 def _integer(raw: Mapping[str, Any], key: str, least: int) -> int:
@@ -141,8 +144,10 @@ class NoteSentencizer:
             if text == "." and i > 0 and self._is_abbreviation(tokens.texts[i - 1]):
                 return capital_next
             return True
-        if self._is_leader(text) and nxt is not None and not tokens.texts[i + 1].isspace():
+        if self._is_leader(text) and nxt is not None and tokens.rest_of_line(i + 1) <= self._format.leader_answer_chars:
             return False  # "Back pain ........ Y / (N)": a printed form's question and its answer
+        if len(text) > 1 and set(text) == {"."}:
+            return True  # an ellipsis ends its thought: "Denies back pain..... legs weak" is two
         if text.endswith(".") and len(text) > 1:  # a token with its own full stop: "N.", "Dr."
             if self._is_abbreviation(text):
                 return capital_next
@@ -190,6 +195,13 @@ class _Tokens:
     texts: list[str]
     idx: list[int]
     text: str
+
+    def rest_of_line(self, i: int) -> int:
+        """Characters from token ``i`` to the end of its line (0 when it is a line break)."""
+        if self.texts[i].isspace():
+            return 0
+        end = self.text.find("\n", self.idx[i])
+        return (len(self.text) if end < 0 else end) - self.idx[i]
 
     def is_line_start(self, i: int) -> bool:
         if i == 0:

@@ -632,34 +632,98 @@ def test_the_reviewed_rules_raise_no_unwarranted_alert(knowledge: Knowledge, tex
 
 
 @pytest.mark.parametrize(("text", "side"), [
-    # a power line with bare MRC grades (no "/5"): the grades below 5 are the weak movements
-    ("Neuro LL: L: hip flex 5, knee ext 5, DF 4, EHL 4-, PF 3   R: hip flex 5, knee ext 5, DF 4-, EHL 3, PF 4",
-     "bilateral"),
-    ("Power R: hip flex 5, knee ext 5, DF 3, EHL 3. L leg normal.", "right"),
-    # a "floppy" foot is the lay word for a foot drop
-    ('R foot "floppy" since this afternoon.', "right"),
+    # a leg movement's abbreviation with its MRC grade, a foot gone "floppy", a "Legs:" heading over one side
     ("Pain after squatting; Hip flex 4-/5, hip ext 4/5 b/l, distal 5/5.", "bilateral"),
+    ("R foot has gone floppy since this afternoon.", "right"),
+    ("Sudden onset at 07:30 hanging laundry. Legs: L hip flex 3/5, knee ext 3/5, ankle DF 4/5. R leg 5/5.", "left"),
+    ("Legs: weak 4/5, ascending over 3 days.", "bilateral"),
+    ("Lower limbs - L 4/5, R 3/5 since Monday.", "bilateral"),
+    ("Lower limbs - L 4/5, R 5/5 since Monday.", "left"),
 ])
-def test_bare_grades_and_lay_foot_drop_words_are_leg_weakness(knowledge: Knowledge, text: str, side: str) -> None:
+def test_grade_abbreviations_and_lay_foot_drop_words_are_leg_weakness(knowledge: Knowledge, text: str,
+                                                                      side: str) -> None:
     result = findings(knowledge, patient(), encounter(text))
     assert result.anchor is not None and result.anchor.laterality == side
 
 
-@pytest.mark.parametrize("text", [
-    "Knee flex 40 deg, hip flex 90 deg after the arthroplasty.",
-    "Calf raises: PF 3 reps only because of pain. Power hip flex 5, knee ext 5, DF 5, EHL 5, PF 5.",
+#: The fresh-eyes review of the evening's rules (2026-12-04): notes on which a first version of a
+#: rule hid or downgraded a red flag that b07b915 raised. Each rule was narrowed or withdrawn
+#: (docs/clinical.md, "Review of the 2026-12-04 evening rules"); the note keeps its critical card.
+REVIEW_EVENING = [
+    # an escort in brackets is no experiencer ("with" and "accompanied by" are not "has")
+    ("Ambulance: Pt found at home by husband (Dave) with sudden R leg weakness and R facial droop at 08:40, "
+     "FAST +ve.", "female", "stroke"),
+    ("Seen with wife (Jean) with sudden L leg weakness and L facial droop since 07:30, AF not anticoagulated.",
+     "male", "stroke"),
+    ("Brought in by son (Paul) with 2 days of back pain, both legs weak and retention - residual 1.1 L. "
+     "Known prostate ca.", "male", "cauda-equina"),
+    ("Brought in by son (Paul) with 2 days of back pain, both legs weak and retention - residual 1.1 L. "
+     "Known prostate ca.", "male", "cord-compression"),
+    ("Attends with daughter (interpreting) with fever 38.9, back pain, IVDU, now L leg weak.", "male",
+     "spinal-infection"),
+    ("Accompanied by partner (Chris) - had a sudden weakness R leg at 07:00 today, R face droop.", "male", "stroke"),
+    # a procedure's risks are hypothetical; its reported complications, risk factors and a review are not
+    ("Discharge summary. L4/5 microdiscectomy 20/11. Post-op complications included a new L foot drop and "
+     "urinary retention requiring catheter, saddle numbness persists at discharge.", "female", "cauda-equina"),
+    ("Red flag screen: key risks are her known breast ca with bone mets and steroids; 4 weeks thoracic back "
+     "pain, both legs weaker this week.", "female", "cord-compression"),
+    ("Anticoagulation: risks are bleeding vs stroke, discussed, he has sudden R leg weakness and aphasia since "
+     "08:00.", "male", "stroke"),
+    ("Possible complications of the biopsy reviewed with him - new saddle numbness and urinary retention since "
+     "last night, both legs weak.", "male", "cauda-equina"),
+    ("Falls risk: high - risks are new weakness L leg since this morning and new confusion, sudden onset.",
+     "male", "stroke"),
+    # "In <year>" dates only "he had ..." in its clause; "Past:" is no label
+    ("Physio: In 2026, the patient reports new saddle numbness and bladder urgency, both legs weak, since the "
+     "weekend.", "female", "cauda-equina"),
+    ("In 2026 we started him on dex for MSCC; today new weakness of both legs and sensory level T8.", "male",
+     "cord-compression"),
+    ("Past: 3 days of fever and back pain, Present: both legs weak, T 38.7.", "male", "spinal-infection"),
+    # dots followed by a line of prose are an ellipsis, not a form's leader
+    ("Neuro exam: no focal deficit elsewhere.... L leg 2/5 throughout, L facial droop, onset 40 min ago.",
+     "female", "stroke"),
+    ("Denies bladder or bowel change.... Now says legs weak both sides and can't pass urine since last night, "
+     "numb saddle.", "male", "cauda-equina"),
+    # a pair of labelled boxes answers with the ticked one
+    ("Leg weakness: ☐ No ☑ Yes - L leg, sudden onset 10:20\nFacial droop: ☐ No ☑ Yes", "male", "stroke"),
+    # a named acute limb ischaemia leaves a cancer's cord compression critical
+    ("Metastatic prostate ca. MRI today: cord compression at T9. Also new cold, pulseless R foot - acute limb "
+     "ischaemia, vascular called.", "male", "cord-compression"),
+    ("Lung ca on chemo. Sudden cold pale L leg, no pulses, numb - acute limb ischaemia, vascular aware. Back "
+     "pain and weak legs for 2 weeks with retention.", "female", "cord-compression"),
+    # the climb is the weakness's, not the infection's before it
+    ("Weakness both legs, ascending to the arms after diarrhoea.", "male", "guillain-barre"),
+    ("Denies back pain..... legs weak both sides for 3 days, rising to hips, after diarrhoea, reflexes absent.",
+     "male", "guillain-barre"),
+]
+
+
+@pytest.mark.parametrize(("text", "sex", "flag"), REVIEW_EVENING)
+def test_the_evening_rules_keep_the_critical_card(knowledge: Knowledge, text: str, sex: str, flag: str) -> None:
+    fired = {f.id: f.indicator for f in findings(knowledge, patient(gender=sex), encounter(text)).red_flags}
+    assert fired.get(flag) == "critical"
+
+
+@pytest.mark.parametrize(("text", "sex"), [
+    # bare digits after a leg movement are ranges, pain scores, exercise sets and spasticity scores
+    ("Post-op R TKR day 3. ROM: R knee ext 0, flex 95. Mobilising with frame, wound clean. PMH breast ca 2015.",
+     "female"),
+    ("Pain (NRS) on movement: hip flex 4, knee ext 2, at rest 0. Known breast ca on letrozole, hip OA.", "female"),
+    ("Physio HEP: SLR x10, hip flex 3, knee ext 3, bridges x10 - sets per day. Hx breast ca, mechanical LBP.",
+     "female"),
+    ("MAS (spasticity): hip flex 1, knee flex 2, PF 3. Chronic MS, stable, reviewed for splint. Hx prostate ca.",
+     "male"),
+    # a wrist's dorsiflexion; floppy feet of hypermobility; an expected nerve block
+    ("Woke with R wrist drop after sleeping on arm in chair. R wrist DF 1/5, finger ext 2/5, grip weak. "
+     "Legs normal.", "female"),
+    ("Hypermobile (Beighton 8/9). Lifelong flat floppy feet, uses orthotics. Known breast ca 2012, in remission.",
+     "female"),
+    ("Post-op ankle ORIF. R foot floppy post popliteal block - expected. PMH breast ca 2019 on tamoxifen.",
+     "female"),
+    # a relative's own illness, however it is told
+    ("Wife has been noticing her own legs giving way since her spinal mets were found; he attends with chest "
+     "pain.", "male"),
 ])
-def test_a_measure_or_a_full_grade_is_no_weakness(knowledge: Knowledge, text: str) -> None:
-    assert findings(knowledge, patient(), encounter(text)).anchor is None
-
-
-def test_a_named_limb_ischaemia_lowers_the_cancer_cord_compression_to_a_checklist(knowledge: Knowledge) -> None:
-    """A cancer patient's cold, pulseless, weak leg named as acute limb ischaemia: that card is the
-    alert; the cord compression stays, as a warning to confirm."""
-    text = ("Pancreatic cancer with liver mets. Sudden L foot cold and white at 07:00, pulseless, L ankle DF 2/5. "
-            "Imp: acute L limb ischaemia.")
-    fired = {f.id: f.indicator for f in findings(knowledge, patient(), encounter(text)).red_flags}
-    assert fired.get("limb-ischemia") == "critical" and fired.get("cord-compression") == "warning"
-    without = "Pancreatic cancer with liver mets. Back pain, L ankle DF 2/5 for 3 days."
-    fired = {f.id: f.indicator for f in findings(knowledge, patient(), encounter(without)).red_flags}
-    assert fired.get("cord-compression") == "critical"
+def test_the_evening_rules_raise_no_unwarranted_card(knowledge: Knowledge, text: str, sex: str) -> None:
+    result = findings(knowledge, patient(gender=sex), encounter(text))
+    assert not {f.id for f in result.red_flags if f.indicator == "critical"}
