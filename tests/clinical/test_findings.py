@@ -691,6 +691,9 @@ REVIEW_EVENING = [
      "ischaemia, vascular called.", "male", "cord-compression"),
     ("Lung ca on chemo. Sudden cold pale L leg, no pulses, numb - acute limb ischaemia, vascular aware. Back "
      "pain and weak legs for 2 weeks with retention.", "female", "cord-compression"),
+    # a new time frame ends the negation before it (missed in both trees)
+    ("Stroke risks are high: AF, not anticoagulated, and today sudden L leg weakness 1h ago with facial droop.",
+     "male", "stroke"),
     # the climb is the weakness's, not the infection's before it
     ("Weakness both legs, ascending to the arms after diarrhoea.", "male", "guillain-barre"),
     ("Denies back pain..... legs weak both sides for 3 days, rising to hips, after diarrhoea, reflexes absent.",
