@@ -107,13 +107,31 @@ _DATED_BY_WHAT_FOLLOWED = re.compile(r"\s+(?:after|following)\s+(?:(?:a|an|the|h
 _CONTINUING_BEFORE = re.compile(r"\b(?:since|from|ongoing)\s*(?:on\s*)?[:=-]?\s*$", re.IGNORECASE)
 
 
+#: a clause that opens with a year and a past event of the person ("in 2011 he had a cauda equina
+#: syndrome", "In 2019, she underwent ..."): the event is of that year
+_YEAR_OPENING = re.compile(r"(?:^|[:;,]\s*)\s*(?:back\s+)?in\s+((?:19|20)\d\d),?\s+(?:he|she|they|i|pt|patient)\s+"
+                           r"(?:had|underwent|suffered|sustained)\b(?:\s+[^\s.;:,]+){0,6}?\s*$", re.IGNORECASE)
+
+
+def _in_a_past_year(before: str, today: date) -> re.Match[str] | None:
+    """The year phrase opening the mention's clause when the whole of that year lies more than
+    two weeks before ``today`` ("in 2011 he had a"; "In 2026 she had" in December 2026 may be
+    last week, and is not)."""
+    found = _YEAR_OPENING.search(before)
+    if found is None:
+        return None
+    days = (today - date(int(found.group(1)), 12, 31)).days
+    return found if days > HISTORICAL_AFTER_DAYS else None
+
+
 def told_as_past(before: str, after: str, today: date) -> bool:
     """Whether a mention is told as part of an earlier encounter: the words of its sentence
     before it date one more than two weeks back, after an encounter verb ("Presented 29/09/26 with
     fever, back pain and leg weakness"; a dated letter heading is no encounter), at the
-    sentence's opening ("In March 2020 she had a stroke with left-sided weakness") or as the start
-    of what followed the mention ("started 08/2022 after a TIA"), and no word after that date, nor
-    after the mention, brings the account back to today ("..., now ...")."""
+    sentence's opening ("In March 2020 she had a stroke with left-sided weakness"), as a past year
+    opening the clause ("in 2011 he had a cauda equina syndrome", ``_in_a_past_year``) or as the
+    start of what followed the mention ("started 08/2022 after a TIA"), and no word after that
+    date, nor after the mention, brings the account back to today ("..., now ...")."""
     dates = [found for found in _ANY_DATE.finditer(before)
              if ((_PAST_ENCOUNTER.search(before, 0, found.start())
                   or _SENTENCE_OPENING.fullmatch(before[:found.start()]))
@@ -121,4 +139,6 @@ def told_as_past(before: str, after: str, today: date) -> bool:
              or (_DATED_BY_WHAT_FOLLOWED.fullmatch(before, found.end())
                  and not _CONTINUING_BEFORE.search(before, 0, found.start())
                  and (_days_back(found, today) or 0) > HISTORICAL_AFTER_DAYS)]
-    return bool(dates) and not _BACK_TO_TODAY.search(before, dates[-1].end()) and not _BACK_TO_TODAY.search(after)
+    year = _in_a_past_year(before, today)
+    ends = [d.end() for d in dates] + ([year.end(1)] if year is not None else [])
+    return bool(ends) and not _BACK_TO_TODAY.search(before, max(ends)) and not _BACK_TO_TODAY.search(after)

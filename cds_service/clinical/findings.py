@@ -342,19 +342,20 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
                 and knowledge.concepts[m.concept].encounter_only}
     found = [m for m in mentions if m.section not in knowledge.ignored_sections and m.concept not in excluded
              and not (m.section in knowledge.plan_sections and knowledge.concepts[m.concept].kind == "exposure")]
-    # what an onset or course cue can be about: a complaint, not a risk factor ("sudden ... AF"),
-    # nor an event of the recent past before it (``past_within_days``: in "legs weak, rising to the
-    # hips after diarrhoea" the climb is the weakness's, not the infection's)
+    # what an onset or course cue can be about: a complaint, not a risk factor ("sudden ... AF");
+    # a course (a spread) is never an antecedent infection's (``past_within_days``: in "legs weak,
+    # rising to the hips after diarrhoea" the climb is the weakness's), but an onset may be
+    # ("sudden diarrhoea, R leg weak for weeks": the diarrhoea was sudden)
     findings = [m for m in found if not knowledge.concepts[m.concept].attribute_of
-                and knowledge.concepts[m.concept].kind == "complaint"
-                and knowledge.concepts[m.concept].past_within_days is None]
+                and knowledge.concepts[m.concept].kind == "complaint"]
+    spreading = [m for m in findings if knowledge.concepts[m.concept].past_within_days is None]
     residual_clauses = _residual_clauses(found, knowledge, text, today)
     for mention in found:
         if not mention.is_present:
             continue
         attribute_of = knowledge.concepts[mention.concept].attribute_of
         if attribute_of:
-            governed = governed_mention(mention, findings)
+            governed = governed_mention(mention, spreading if knowledge.concepts[mention.concept].course else findings)
             if governed is None or governed.concept not in attribute_of or not governed.is_present:
                 continue
         past = (_has_stopped(mention, knowledge) if knowledge.concepts[mention.concept].kind == "exposure"
@@ -493,14 +494,17 @@ def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
     return laterality.side_of(lead) or _trail_side(mention, offset, laterality) or laterality.side_of(sentence)
 
 
-#: a short label that opens an exam line ("Legs:", "Lower limbs -", "Neuro LL:")
-_HEADING = re.compile(r"^\s*[^:\n]{1,25}?\s*[:–—]\s*")
+#: an exam line's heading of body-part words only ("Legs:", "Lower limbs -", "Neuro LL:", "Power legs:");
+#: "Bilateral LL weakness:" or "Both legs:" says both legs, and is no mere heading
+_HEADING = re.compile(r"^\s*(?:(?:neuro|power|motor|strength|exam|o/e|lower|legs?|limbs?|extremit(?:y|ies)|LLs?|LEs?)"
+                      r"\s*){1,3}[:–—-]\s*", re.IGNORECASE)
 
 
 def _without_plural_heading(sentence: str, laterality: LateralityCues) -> str:
     """The sentence without a heading that names the legs in the plural when its items name one
     side: in "Legs: L hip flex 3/5, knee ext 3/5" the heading is the exam's layout, not both legs
-    affected; "Legs: weak, ascending" and "Legs: L 4/5, R 3/5" keep both."""
+    affected; "Legs: weak, ascending", "Legs: L 4/5, R 3/5" and "Bilateral LL weakness: L DF 2/5"
+    keep both."""
     found = _HEADING.match(sentence)
     if found is None or laterality.side_of(found.group(0)) != "bilateral":
         return sentence

@@ -146,8 +146,6 @@ class NoteSentencizer:
             return True
         if self._is_leader(text) and nxt is not None and tokens.rest_of_line(i + 1) <= self._format.leader_answer_chars:
             return False  # "Back pain ........ Y / (N)": a printed form's question and its answer
-        if len(text) > 1 and set(text) == {"."}:
-            return True  # an ellipsis ends its thought: "Denies back pain..... legs weak" is two
         if text.endswith(".") and len(text) > 1:  # a token with its own full stop: "N.", "Dr."
             if self._is_abbreviation(text):
                 return capital_next

@@ -49,6 +49,8 @@ class TemplateRules:
     #: sections whose lines sign each condition with a bare "+" or "-" ("GU: - retention, + nocturia")
     sign_sections: frozenset[str] = frozenset()
     bare_sign: re.Pattern[str] | None = None
+    #: a box character right before the condition ("☑ smoker"): the condition's own box, answer or not
+    own_box: re.Pattern[str] | None = None
 
     def answer(self, text: str, start: int, end: int, cell_start: int, cell_end: int,
                section: str | None = None) -> Answer | None:
@@ -67,6 +69,8 @@ class TemplateRules:
         if prefix is not None and (found is None or _starts_cell(before, prefix.start())
                                    or self.marker_first.match(text, cell_start) is not None):
             return self.answers[prefix.group("answer").lower()]
+        if found is not None and self.own_box is not None and self.own_box.search(before) is not None:
+            return None  # "☑ leg weakness  ☐ numbness": the empty box after it is the numbness's
         if found is not None:
             return self.answers[found.group("answer").lower()]
         return None
@@ -109,7 +113,7 @@ def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Templ
     signs = _alternation(markers)
     # a box or tick character is its own cell's sign: the text between a sign and its condition
     # holds none ("☐ rest pain  ☑ smoker  ☐ foot weakness": the empty box is the weakness's)
-    boxes = "".join(re.escape(m) for m in markers if len(m) == 1 and not m.isascii())
+    boxes = "".join(re.escape(b) for b in (_strings(raw["boxes"], "boxes") if raw.get("boxes") else ()))
     near = rf"[^,;:=\n\r()\[\]{boxes}]{{0,{width}}}"
     return TemplateRules(
         after_separator=re.compile(rf"{question}\s*(?:{sep})\s*(?P<answer>{words}){_CELL_END}", re.IGNORECASE),
@@ -119,6 +123,7 @@ def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Templ
         marker_first=re.compile(rf"\s*(?:[A-Za-z][A-Za-z /&]{{0,30}}:\s*)?(?:[-*•]\s*)?(?:{signs})", re.IGNORECASE),
         spaced=re.compile(rf"[ \t]+(?P<answer>{_alternation(spaced)}){_CELL_END}", re.IGNORECASE),
         answers={**answers, **markers},
+        own_box=re.compile(rf"[{boxes}]\s*$") if boxes else None,
         after_question=(re.compile(rf"[^\n\r]{{0,200}}?(?:{mark})[ \t]*(?P<answer>{words}){_CELL_END}", re.IGNORECASE)
                         if marks else None),
         **_bare_signs(raw.get("bare_signs"), answers, width))

@@ -79,6 +79,12 @@ def test_a_date_that_starts_a_continuing_complaint_dates_no_past_event(text: str
     ("Query: clopidogrel 75 mg OD (started 08/2022 after a ", " - fully resolved)", True),
     ("Apixaban started 28/11/2026 after a ", "", False),  # within two weeks
     ("Started 08/2022 after a ", ", now weak again", False),
+    # a past year that opens the clause, with a past event of the person
+    ("Past medical history in more detail: in 2011 he had a ", " from an L4/5 disc and a decompression", True),
+    ("In 2019, she underwent ", "", True),
+    ("In 2019 she had a ", " and today sudden onset L leg weakness", False),
+    ("In 2026 she had a ", "", False),  # this year: it may have been last week
+    ("In 2024 we started dex for ", "", False),
 ])
 def test_told_as_past_is_an_earlier_dated_encounter(before: str, after: str, past: bool) -> None:
     assert told_as_past(before, after, TODAY) is past

@@ -696,8 +696,27 @@ REVIEW_EVENING = [
      "male", "stroke"),
     # the climb is the weakness's, not the infection's before it
     ("Weakness both legs, ascending to the arms after diarrhoea.", "male", "guillain-barre"),
-    ("Denies back pain..... legs weak both sides for 3 days, rising to hips, after diarrhoea, reflexes absent.",
-     "male", "guillain-barre"),
+    # an onset stays with the infection it describes; a course goes to the weakness
+    ("Legs weak both sides for 3 days, rising to the hips, after diarrhoea, reflexes absent.", "male",
+     "guillain-barre"),
+    # review round 2: a relative with an aside is the history's source or an escort
+    ("Here with daughter (Sue) - had sudden R leg weakness and facial droop at 09:30.", "female", "stroke"),
+    ("Wife (Jane) - has called 999 as he suddenly couldn't move his L leg, L facial droop.", "male", "stroke"),
+    ("History from son (GP) - has had 2 days of progressive weakness both legs and urinary retention.", "female",
+     "cauda-equina"),
+    # an ellipsis of four dots in prose is no form's leader
+    ("No focal deficit.... L leg 2/5, facial droop", "male", "stroke"),
+    ("No fever.... Saddle anaesthesia today", "male", "cauda-equina"),
+    ("Denies trauma.... Both legs weak, ascending", "male", "guillain-barre"),
+    # a risk list without a consent's frequency word, a past event and today
+    ("Post-op course: complications include urinary retention requiring catheter and new R foot drop, saddle "
+     "numbness.", "male", "cauda-equina"),
+    ("Her main risks include metastatic breast cancer and osteoporosis. New thoracic back pain, both legs weak for "
+     "3 days.", "female", "cord-compression"),
+    ("In 2019 she had a stroke and today sudden onset L leg weakness.", "female", "stroke"),
+    ("In 2026 pt developed sudden weakness of the R leg at 07:00 today.", "male", "stroke"),
+    # a labelled pair of boxes without a colon
+    ("Cauda equina screen: saddle anaesthesia ☐ No ☑ Yes", "male", "cauda-equina"),
 ]
 
 
@@ -723,6 +742,12 @@ def test_the_evening_rules_keep_the_critical_card(knowledge: Knowledge, text: st
      "female"),
     ("Post-op ankle ORIF. R foot floppy post popliteal block - expected. PMH breast ca 2019 on tamoxifen.",
      "female"),
+    # review round 2: a tick under "Denies:", pulses weak, a wrist's DF, an onset that was the infection's
+    ("Denies: ☑ saddle anaesthesia ☑ urinary retention ☑ leg weakness. Mechanical LBP.", "male"),
+    ("Legs: pulses weak bilaterally, cool to touch, capillary refill 4s. Known metastatic lung cancer.", "female"),
+    ("R wrist drop on waking after sleeping on arm. Wrist: DF 1/5, finger ext 1/5. Sudden onset.", "male"),
+    ("Sudden diarrhoea, R leg weak for weeks since hip replacement.", "male"),
+    ("Sudden onset vomiting and diarrhoea yesterday. R leg weakness for 6 months, known MS, unchanged.", "female"),
     # a relative's own illness, however it is told
     ("Wife has been noticing her own legs giving way since her spinal mets were found; he attends with chest "
      "pain.", "male"),
