@@ -110,15 +110,22 @@ _CONTINUING_BEFORE = re.compile(r"\b(?:since|from|ongoing)\s*(?:on\s*)?[:=-]?\s*
 #: a clause that opens with a year and a past event of the person ("in 2011 he had a cauda equina
 #: syndrome", "In 2019, she underwent ..."): the event is of that year
 _YEAR_OPENING = re.compile(r"(?:^|[:;,]\s*)\s*(?:back\s+)?in\s+((?:19|20)\d\d),?\s+(?:he|she|they|i|pt|patient)\s+"
-                           r"(?:had|underwent|suffered|sustained)\b(?:\s+[^\s.;:,]+){0,6}?\s*$", re.IGNORECASE)
+                           r"(?:had|underwent|suffered|sustained)\b"
+                           r"(?:\s+(?!(?:and|then|but|or|with|since|developed|presents?|presented|has|have|is|are|was|"
+                           r"were|woke|now)\b)[^\s.;:,]+){0,6}?\s*$", re.IGNORECASE)
+#: a time of today's events after the mention ("3 hours ago", "since 06:00", "over the last 48 hours")
+_RECENT_TIME = re.compile(r"\b\d+\s*(?:min(?:ute)?s?|h|hrs?|hours?|days?)\s+ago\b|"
+                          r"\b(?:over|in)\s+the\s+(?:last|past)\b|\bsince\s+\d|\bat\s+\d{1,2}[:.]?\d\d\b|\bfor\s+(?:\d+|a\s+few|two|three|four)\s+(?:days?|hours?)\b",
+                          re.IGNORECASE)
 
 
-def _in_a_past_year(before: str, today: date) -> re.Match[str] | None:
-    """The year phrase opening the mention's clause when the whole of that year lies more than
-    two weeks before ``today`` ("in 2011 he had a"; "In 2026 she had" in December 2026 may be
-    last week, and is not)."""
+def _in_a_past_year(before: str, after: str, today: date) -> re.Match[str] | None:
+    """The year phrase opening the mention's clause, with the mention in the object of its verb
+    ("in 2011 he had a"; in "In 2024 she had a fall and presents with ..." the "and" starts today's
+    account), when the whole of that year lies more than two weeks before ``today`` ("In 2026 she
+    had" in December 2026 may be last week) and no time of today follows ("... 3 hours ago")."""
     found = _YEAR_OPENING.search(before)
-    if found is None:
+    if found is None or _RECENT_TIME.search(after):
         return None
     days = (today - date(int(found.group(1)), 12, 31)).days
     return found if days > HISTORICAL_AFTER_DAYS else None
@@ -139,6 +146,6 @@ def told_as_past(before: str, after: str, today: date) -> bool:
              or (_DATED_BY_WHAT_FOLLOWED.fullmatch(before, found.end())
                  and not _CONTINUING_BEFORE.search(before, 0, found.start())
                  and (_days_back(found, today) or 0) > HISTORICAL_AFTER_DAYS)]
-    year = _in_a_past_year(before, today)
+    year = _in_a_past_year(before, after, today)
     ends = [d.end() for d in dates] + ([year.end(1)] if year is not None else [])
     return bool(ends) and not _BACK_TO_TODAY.search(before, max(ends)) and not _BACK_TO_TODAY.search(after)

@@ -49,7 +49,8 @@ class TemplateRules:
     #: sections whose lines sign each condition with a bare "+" or "-" ("GU: - retention, + nocturia")
     sign_sections: frozenset[str] = frozenset()
     bare_sign: re.Pattern[str] | None = None
-    #: a box character right before the condition ("☑ smoker"): the condition's own box, answer or not
+    #: a box character right before the condition, or a side word or two before it ("☑ smoker", "☑ L leg
+    #: weakness"): the condition's own box, answer or not
     own_box: re.Pattern[str] | None = None
 
     def answer(self, text: str, start: int, end: int, cell_start: int, cell_end: int,
@@ -66,10 +67,12 @@ class TemplateRules:
         found = (self.after_separator.match(after) or self.marker_after.match(after) or self.spaced.match(after)
                  or (self.after_question.match(after) if self.after_question is not None else None))
         prefix = self.marker_before.search(before)
+        own = self.own_box.search(before) if self.own_box is not None else None
         if prefix is not None and (found is None or _starts_cell(before, prefix.start())
-                                   or self.marker_first.match(text, cell_start) is not None):
+                                   or self.marker_first.match(text, cell_start) is not None
+                                   or (own is not None and prefix.start() >= own.start())):
             return self.answers[prefix.group("answer").lower()]
-        if found is not None and self.own_box is not None and self.own_box.search(before) is not None:
+        if found is not None and own is not None:
             return None  # "☑ leg weakness  ☐ numbness": the empty box after it is the numbness's
         if found is not None:
             return self.answers[found.group("answer").lower()]
@@ -123,7 +126,7 @@ def parse_templates(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Templ
         marker_first=re.compile(rf"\s*(?:[A-Za-z][A-Za-z /&]{{0,30}}:\s*)?(?:[-*•]\s*)?(?:{signs})", re.IGNORECASE),
         spaced=re.compile(rf"[ \t]+(?P<answer>{_alternation(spaced)}){_CELL_END}", re.IGNORECASE),
         answers={**answers, **markers},
-        own_box=re.compile(rf"[{boxes}]\s*$") if boxes else None,
+        own_box=re.compile(rf"[{boxes}][^{boxes},;:\n]{{0,12}}$") if boxes else None,
         after_question=(re.compile(rf"[^\n\r]{{0,200}}?(?:{mark})[ \t]*(?P<answer>{words}){_CELL_END}", re.IGNORECASE)
                         if marks else None),
         **_bare_signs(raw.get("bare_signs"), answers, width))

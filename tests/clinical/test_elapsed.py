@@ -85,6 +85,8 @@ def test_a_date_that_starts_a_continuing_complaint_dates_no_past_event(text: str
     ("In 2019 she had a ", " and today sudden onset L leg weakness", False),
     ("In 2026 she had a ", "", False),  # this year: it may have been last week
     ("In 2024 we started dex for ", "", False),
+    ("In 2024 she had a fall and presents with ", "", False),  # "and" starts today's account
+    ("In 2025 he had a ", " 3 hours ago, pulseless", False),
 ])
 def test_told_as_past_is_an_earlier_dated_encounter(before: str, after: str, past: bool) -> None:
     assert told_as_past(before, after, TODAY) is past

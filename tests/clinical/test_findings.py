@@ -717,6 +717,19 @@ REVIEW_EVENING = [
     ("In 2026 pt developed sudden weakness of the R leg at 07:00 today.", "male", "stroke"),
     # a labelled pair of boxes without a colon
     ("Cauda equina screen: saddle anaesthesia ☐ No ☑ Yes", "male", "cauda-equina"),
+    # review round 3: a past year's event joined by "and" to today's, or timed today
+    ("In 2024 pt had spinal surgery and developed fever, back pain and leg weakness 2 days ago.", "male",
+     "spinal-infection"),
+    ("In 2024 she had a fall and presents with saddle anaesthesia and retention.", "female", "cauda-equina"),
+    ("In 2020 he had a stroke and sudden L leg weakness 40 minutes ago.", "male", "stroke"),
+    ("In 2025 he had a cold white L leg 3 hours ago, pulseless, AF not anticoagulated.", "male", "limb-ischemia"),
+    ("In 2016 she had a renal transplant and fever with back pain and weak legs for 4 days.", "female",
+     "spinal-infection"),
+    # a ticked item's own box, a side word between them
+    ("FAST: ☑ face ☑ L leg weakness ☐ speech\nSudden onset 30 min ago.", "male", "stroke"),
+    # what the patient has now ends a risk list
+    ("Rare risks include infection and she has noticed saddle numbness since the injection.", "female",
+     "cauda-equina"),
 ]
 
 
@@ -747,6 +760,9 @@ def test_the_evening_rules_keep_the_critical_card(knowledge: Knowledge, text: st
     ("Legs: pulses weak bilaterally, cool to touch, capillary refill 4s. Known metastatic lung cancer.", "female"),
     ("R wrist drop on waking after sleeping on arm. Wrist: DF 1/5, finger ext 1/5. Sudden onset.", "male"),
     ("Sudden diarrhoea, R leg weak for weeks since hip replacement.", "male"),
+    ("Known metastatic prostate ca on ADT. Physio day 2 post R TKR: knee flex 3/5 pain-limited, knee ext 4/5.",
+     "male"),
+    ("Symptoms (tick): ✓ back pain ✓ L leg sciatica ☐ saddle numbness ☐ retention ☐ leg weakness", "male"),
     ("Sudden onset vomiting and diarrhoea yesterday. R leg weakness for 6 months, known MS, unchanged.", "female"),
     # a relative's own illness, however it is told
     ("Wife has been noticing her own legs giving way since her spinal mets were found; he attends with chest "
