@@ -467,8 +467,6 @@ _LEAD_WORDS = re.compile(r"(?:[^\s,;:.]+\s+){1,2}$")
 #: up to four words written right after a mention, within its clause and before the next grade ("Quads
 #: 4/5 L", "plantarflexion 4/5 R.", "hip flexion 3/5 L and R"; in "EHL 4/5 L 3/5 R" the next grade's)
 _TRAIL_WORD = re.compile(r"[ \t]*((?:[^\s,;:.()\d]+[ \t]*){1,4})")
-#: a comparison after a mention: the side after it is the other one ("weaker than R", "vs L")
-_COMPARED = re.compile(r"(?:than|vs\.?|versus|compared)\b", re.IGNORECASE)
 #: a power grade below normal ("4/5", "3+/5") and the one word right after it, when it ends its
 #: cell ("3/5 R and", "4/5 L,"; in "3/5 R hip" the "R" is the next item's); the knowledge's
 #: laterality cues say whether that word is a side
@@ -478,11 +476,10 @@ _WEAK_GRADE_WORD = re.compile(r"(?<!\d)[0-4][+-]?\s*/\s*5(?!\d)[ \t]+([^\s,;:.()
 
 def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
     """The side a mention names: its own words with the one or two before them (a side is written
-    before the part it qualifies: "L hip flexion 3/5, R side 5/5" is the left), or the side written
-    right after it in its clause ("Quads 4/5 L (pain-inhibited), 5/5 R", "can't tiptoe walk on the
-    right, heel walk fine both sides": ``_trail_side``), then its sentence. A sentence that says both
-    legs outranks the side of a part that names none itself ("pain in both legs, foot weak too":
-    both legs are affected)."""
+    before the part it qualifies: "L hip flexion 3/5, R side 5/5" is the left), or the words
+    after a grade ("Quads 4/5 L (pain-inhibited), 5/5 R" is the left: ``_trail_side``), then its sentence. A
+    sentence that says both legs outranks the side of a part that names none itself ("pain in
+    both legs, R foot weak too": both legs are affected)."""
     laterality = knowledge.laterality
     if laterality is None:
         return None
@@ -492,12 +489,9 @@ def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
     if laterality.side_of(mention.text) is not None:
         return laterality.side_of(lead + mention.text)  # "L EHL 4-/5, R EHL 4/5": both
     sentence = _without_plural_heading(mention.sentence, laterality)
-    trail = _trail_side(mention, offset, laterality)
-    if trail in ("left", "right"):
-        return trail  # "can't tiptoe walk on the right, heel walk fine both sides": the right
     if laterality.bilateral.search(sentence):
         return "bilateral"
-    return laterality.side_of(lead) or trail or laterality.side_of(sentence)
+    return laterality.side_of(lead) or _trail_side(mention, offset, laterality) or laterality.side_of(sentence)
 
 
 #: an exam line's heading of body-part words only ("Legs:", "Lower limbs -", "Neuro LL:", "Power legs:");
@@ -524,8 +518,6 @@ def _trail_side(mention: Mention, offset: int, laterality: LateralityCues) -> st
     Weak grades of both sides in a sentence ("hip flexion 3/5 R and 4/5 L") are both legs, as the
     words after a grade may say ("3/5 R more than L", "3/5 L and R")."""
     trail = _TRAIL_WORD.match(mention.sentence, offset + len(mention.text)) if offset >= 0 else None
-    if trail is not None and _COMPARED.match(trail.group(1)):
-        return None  # "L leg weaker than R": the R is what it is compared with
     side = laterality.side_of(trail.group(1)) if trail is not None else None
     if side is None or side == "bilateral" or laterality.side_of(mention.sentence) != "bilateral":
         return side

@@ -453,10 +453,6 @@ def test_a_climb_from_the_feet_is_the_ascending_course(knowledge: Knowledge, tex
     ("Hip flexion 3/5 R more than L.", "bilateral"),
     # the other side's normal grade does not make it both legs (a sudden one-sided weakness)
     ("Sudden onset 30 min ago. Hip flexion 3/5 L, knee extension 4/5 L, R leg 5/5.", "left"),
-    # the side right after the finding in its clause outranks a "both" of another clause; a compared side does not
-    ("Walks with a limp, can't tiptoe walk on the right, heel walk fine both sides.", "right"),
-    ("L leg weaker than R on sit-to-stand.", "left"),
-    ("Unable to walk on the left, both legs weak and tingling, ascending over 2 days.", "bilateral"),
 ])
 def test_a_side_qualifies_the_part_written_next_to_it(knowledge: Knowledge, text: str, side: str) -> None:
     result = findings(knowledge, patient(), encounter(text))
@@ -768,9 +764,6 @@ def test_the_evening_rules_keep_the_critical_card(knowledge: Knowledge, text: st
      "male"),
     ("Symptoms (tick): ✓ back pain ✓ L leg sciatica ☐ saddle numbness ☐ retention ☐ leg weakness", "male"),
     ("Sudden onset vomiting and diarrhoea yesterday. R leg weakness for 6 months, known MS, unchanged.", "female"),
-    # return precautions announced with their colon
-    ("ED precautions given in writing: numbness groin/buttocks, trouble urinating, leg weakness getting worse, "
-     "both legs. L L5 radiculopathy, L EHL 4/5.", "female"),
     # a relative's own illness, however it is told
     ("Wife has been noticing her own legs giving way since her spinal mets were found; he attends with chest "
      "pain.", "male"),
