@@ -717,6 +717,12 @@ REVIEW_EVENING = [
     ("In 2026 pt developed sudden weakness of the R leg at 07:00 today.", "male", "stroke"),
     # a labelled pair of boxes without a colon
     ("Cauda equina screen: saddle anaesthesia ☐ No ☑ Yes", "male", "cauda-equina"),
+    # review round 4: "advice / precautions given:" before the patient's own current findings
+    ("Advice given verbally: MRI arranged today as he has saddle numbness and reduced anal tone on exam.", "male",
+     "cauda-equina"),
+    ("Advice discussed: he has had a fever of 38.9 and severe back pain with new leg weakness since yesterday; IV "
+     "drug use.", "male", "spinal-infection"),
+    ("Precautions explained verbally: current saddle numbness, retention. Sent to ED now.", "female", "cauda-equina"),
     # review round 3: a past year's event joined by "and" to today's, or timed today
     ("In 2024 pt had spinal surgery and developed fever, back pain and leg weakness 2 days ago.", "male",
      "spinal-infection"),
@@ -771,3 +777,13 @@ def test_the_evening_rules_keep_the_critical_card(knowledge: Knowledge, text: st
 def test_the_evening_rules_raise_no_unwarranted_card(knowledge: Knowledge, text: str, sex: str) -> None:
     result = findings(knowledge, patient(gender=sex), encounter(text))
     assert not {f.id for f in result.red_flags if f.indicator == "critical"}
+
+
+@pytest.mark.parametrize(("text", "flag"), [
+    # review round 4: a side after one finding does not make a bilateral picture one-sided (no stroke card)
+    ("Sudden foot drop on the right with bilateral saddle anaesthesia. Retention.", "stroke"),
+    ("Sudden foot drop on the left with bilateral leg numbness and thoracic back pain, known myeloma.", "stroke"),
+    ("Sudden weakness of lower limbs mainly on the right bilaterally. Known breast cancer with bone mets.", "stroke"),
+])
+def test_a_bilateral_picture_raises_no_one_sided_alert(knowledge: Knowledge, text: str, flag: str) -> None:
+    assert flag not in flags(findings(knowledge, patient(), encounter(text)))
