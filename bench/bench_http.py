@@ -19,7 +19,11 @@ One run measures, on the same bodies and the same machine state:
 * ``--profile``: where the time goes inside the service, from the ``stages`` the service
   logs for every hook call (``hook-call`` lines of the server's log).
 
-    python bench/bench_http.py [--requests 400] [--levels 1,8] [--compare URL] [--profile]
+The load generator is ``bench/raw_http.py`` (one plain keep-alive socket per client, a
+thread each); ``--client httpx`` sends the same calls through httpx instead, whose own cost
+per call lands in the figures (see that module).
+
+    python bench/bench_http.py [--requests 400] [--levels 1,8] [--compare URL] [--profile] [--client raw|httpx]
 """
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.cases import Case, corpus_cases, latest_encounter, resources_of, search, synthea_cases  # noqa: E402,F401
 from bench.cases import build_request as _build_request  # noqa: E402
+from bench.raw_http import ConnectionClosed, RawClient  # noqa: E402
 
 SERVICE = "leg-weakness"
 VIGNETTES = 6  # with 35 Synthea patients, 12 of them with a complaint: 18 of 53 calls carry one
@@ -148,8 +153,10 @@ def make_target(label: str, url: str, cases: list[Case], own: bool) -> Target:
 class Load:
     """Sends the calls and keeps every sample; collects card and suggestion uuids for feedback."""
 
-    def __init__(self, concurrency: int) -> None:
-        self.clients = [httpx.Client(timeout=30) for _ in range(concurrency)]
+    def __init__(self, client: str = "raw") -> None:
+        self.kind = client
+        self.clients: list[Any] = []  # one per sending thread (a RawClient is one connection)
+        self.local = threading.local()
         self.samples: list[Sample] = []
         self.cards: list[tuple[str, list[str]]] = []  # (card uuid, suggestion uuids) of our service
         self.counter = itertools.count()
@@ -160,21 +167,29 @@ class Load:
         for client in self.clients:
             client.close()
 
-    def timed(self, worker: int, kind: str, target: str, send: Callable[[httpx.Client], httpx.Response]) -> Any:
+    def client(self) -> Any:
+        """This thread's client, made on its first call."""
+        if not hasattr(self.local, "client"):
+            self.local.client = RawClient(timeout=30) if self.kind == "raw" else httpx.Client(timeout=30)
+            with self.lock:
+                self.clients.append(self.local.client)
+        return self.local.client
+
+    def timed(self, kind: str, target: str, send: Callable[[Any], Any]) -> Any:
         """One call, timed. A connection the server closed while idle (Node closes keep-alive
         connections after 5 s) is retried once on a new connection, as HTTP clients do; a
         call that fails again is an error (status 0)."""
-        client = self.clients[worker % len(self.clients)]
+        client = self.client()
         started = time.perf_counter()
         try:
             response = send(client)
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, ConnectionClosed):
             with self.lock:
                 self.retried += 1
             started = time.perf_counter()
             try:
                 response = send(client)
-            except httpx.TransportError:
+            except (httpx.TransportError, ConnectionClosed):
                 with self.lock:
                     self.samples.append(Sample(kind, target, (time.perf_counter() - started) * 1000, 0))
                 return {}
@@ -185,15 +200,15 @@ class Load:
             self.samples.append(Sample(kind, target, ms, response.status_code, len(cards or [])))
         return body
 
-    def hook(self, worker: int, target: Target, i: int, keep_cards: bool) -> None:
-        body = self.timed(worker, "hook", target.label, lambda c: c.post(
+    def hook(self, target: Target, i: int, keep_cards: bool) -> None:
+        body = self.timed("hook", target.label, lambda c: c.post(
             target.url, content=target.bodies[i % len(target.bodies)], headers={"Content-Type": "application/json"}))
         if keep_cards and isinstance(body, dict):
             with self.lock:
                 self.cards += [(card["uuid"], [s["uuid"] for s in card.get("suggestions") or []])
                                for card in body.get("cards") or []]
 
-    def feedback(self, worker: int, target: Target) -> None:
+    def feedback(self, target: Target) -> None:
         with self.lock:
             if not self.cards:
                 return
@@ -205,54 +220,54 @@ class Load:
         else:
             item |= {"outcome": "overridden"}
         payload = json.dumps({"feedback": [item]}).encode()
-        self.timed(worker, "feedback", target.label, lambda c: c.post(
+        self.timed("feedback", target.label, lambda c: c.post(
             target.url + "/feedback", content=payload, headers={"Content-Type": "application/json"}))
 
-    def healthz(self, worker: int, target: Target) -> None:
+    def healthz(self, target: Target) -> None:
         assert target.health is not None
-        self.timed(worker, "healthz", target.label, lambda c: c.get(target.health))  # type: ignore[arg-type]
+        self.timed("healthz", target.label, lambda c: c.get(target.health))  # type: ignore[arg-type]
 
 
-def run_sequential(targets: list[Target], total: int) -> tuple[list[Sample], float]:
+def run_sequential(targets: list[Target], total: int, client: str) -> tuple[list[Sample], float]:
     """Concurrency 1: each target's hook call then its /healthz, round-robin over the bodies."""
-    load = Load(1)
+    load = Load(client)
     began = time.perf_counter()
     for i in range(total):
         for target in targets:
-            load.hook(0, target, i, keep_cards=False)
+            load.hook(target, i, keep_cards=False)
             if target.health:
-                load.healthz(0, target)
+                load.healthz(target)
     elapsed = time.perf_counter() - began
     load.close()
     return load.samples, elapsed
 
 
 def run_concurrent(targets: list[Target], concurrency: int, total: int, feedback_every: int,
-                   seed_cards: list[tuple[str, list[str]]]) -> tuple[list[Sample], float]:
+                   seed_cards: list[tuple[str, list[str]]], client: str) -> tuple[list[Sample], float]:
     """``total`` calls per target from ``concurrency`` clients; every ``feedback_every``-th of ours is feedback."""
-    load = Load(concurrency)
+    load = Load(client)
     load.cards = list(seed_cards)
     ours = targets[0]
-    jobs: list[Callable[[int], None]] = []
+    jobs: list[Callable[[], None]] = []
     for i in range(total):
         for target in targets:
             if target is ours and feedback_every and i % feedback_every == feedback_every - 1:
-                jobs.append(lambda w, t=target: load.feedback(w, t))
+                jobs.append(lambda t=target: load.feedback(t))
             else:
-                jobs.append(lambda w, t=target, n=i: load.hook(w, t, n, keep_cards=t is ours))
+                jobs.append(lambda t=target, n=i: load.hook(t, n, keep_cards=t is ours))
     began = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(lambda pair: pair[1](pair[0] % concurrency), enumerate(jobs)))
+        list(pool.map(lambda job: job(), jobs))
     elapsed = time.perf_counter() - began
     load.close()
     return load.samples, elapsed
 
 
-def warm(targets: list[Target]) -> list[tuple[str, list[str]]]:
+def warm(targets: list[Target], client: str) -> list[tuple[str, list[str]]]:
     """Each body once per target (imports, caches, first connections); returns our cards for feedback."""
-    load = Load(2)
+    load = Load(client)
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda i: [load.hook(i % 2, t, i, keep_cards=t is targets[0]) for t in targets],
+        list(pool.map(lambda i: [load.hook(t, i, keep_cards=t is targets[0]) for t in targets],
                       range(max(len(t.bodies) for t in targets))))
     load.close()
     bad = [s for s in load.samples if s.status != 200]
@@ -336,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", help="a second running CDS service (…/cds-services/{id}), measured interleaved")
     parser.add_argument("--feedback-every", type=int, default=4, help="at c>1, every Nth call of ours is feedback")
     parser.add_argument("--profile", action="store_true", help="stage breakdown from the server's hook-call log")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="load generator: a plain keep-alive socket (bench/raw_http.py) or httpx")
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()
@@ -350,13 +367,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.compare:
                 targets.append(make_target(f"compare ({urlsplit(args.compare).netloc})", args.compare, cases,
                                            own=False))
-            seed = warm(targets)
+            seed = warm(targets, args.client)
             results: list[tuple[str, list[Sample], float]] = []
             for level in (int(c) for c in args.levels.split(",")):
                 if level == 1:
-                    samples, elapsed = run_sequential(targets, args.requests)
+                    samples, elapsed = run_sequential(targets, args.requests, args.client)
                 else:
-                    samples, elapsed = run_concurrent(targets, level, args.requests, args.feedback_every, seed)
+                    samples, elapsed = run_concurrent(targets, level, args.requests, args.feedback_every, seed,
+                                                     args.client)
                 results.append((f"c={level}", samples, elapsed))
             log_lines = profile(server.log_path) if args.profile and server else []
         finally:
@@ -378,7 +396,7 @@ def report(args: argparse.Namespace, cases: list[Case], targets: list[Target],
         f"{'--threads ' + str(args.threads) if args.threads else '(default threads)'}")
     print(f"{len(cases)} bodies ({sum(c.complaint for c in cases)} with a complaint), "
           f"{sizes[0] / 1024:.0f}-{sizes[-1] / 1024:.0f} KiB (median {statistics.median(sizes) / 1024:.0f} KiB); "
-          f"{config}, auth off, loopback; {os.cpu_count()} cores; load average before {load_before[0]:.2f}, "
+          f"{config}, auth off, loopback; client {args.client}; {os.cpu_count()} cores; load average before {load_before[0]:.2f}, "
           f"after {load_after[0]:.2f}\n")
     print("| level | service | call | n | p50 ms | p99 ms | calls/s | with cards | statuses |")
     print("|---|---|---|---:|---:|---:|---:|---:|---|")
