@@ -110,7 +110,8 @@ class NoteSectionizer(Sectionizer):  # type: ignore[misc]
         for match in super().filter_start_lines(doc, matches):
             _, start, end = match[:3]
             last = doc[end - 1]
-            if last.text in _HEADER_END or end == len(doc) or "\n" in doc[end].text or "\r" in doc[end].text:
+            if (last.text in _HEADER_END or end == len(doc) or "\n" in doc[end].text or "\r" in doc[end].text
+                    or _qualifier_end(doc, end) is not None):
                 kept.append(match)
         return kept
 
@@ -119,6 +120,10 @@ class NoteSectionizer(Sectionizer):  # type: ignore[misc]
         """medspaCy's sections, except that a header written inline, after a full stop in the
         middle of a line ("Weak legs 3 days. PMH: DM. No fever."), governs only its sentence."""
         super().__call__(doc)
+        for section in doc._.sections:
+            qualified = _qualifier_end(doc, section.title_end)
+            if qualified is not None and qualified <= section.body_end:
+                section.title_end = section.body_start = qualified
         for section in doc._.sections:
             start = section.title_start
             if section.category is None or start == 0 or "\n" in doc[start - 1].text or "\r" in doc[start - 1].text:
@@ -148,6 +153,30 @@ class NoteSectionizer(Sectionizer):  # type: ignore[misc]
             enclosing = doc[start - 1]._.section if start > 0 else None
             for token in doc[breaks[0] + 1:section.body_end]:
                 token._.section = enclosing
+
+
+#: at most this many tokens in a header's qualifier: "ROS (clinic form):", "DISCHARGE INSTRUCTIONS (PATIENT):"
+_QUALIFIER_TOKENS = 8
+
+
+def _qualifier_end(doc: Doc, end: int) -> int | None:
+    """Where the body starts when a title is followed by a parenthesised qualifier and then the
+    colon, on one line: templates qualify their headings ("REVIEW OF SYSTEMS (clinic form):",
+    "PRESENTING COMPLAINT (TODAY):", "DISCHARGE INSTRUCTIONS (PATIENT):"), and the heading is the
+    section's all the same; the qualifier is part of the heading, not of the body (the word
+    "patient" in it ends no hypothetical). "History (2019)" with no colon after it, or a bracket
+    that does not close on the line, opens nothing (None)."""
+    if end >= len(doc) or doc[end].text != "(":
+        return None
+    for token in doc[end + 1:end + 2 + _QUALIFIER_TOKENS]:
+        if "\n" in token.text or "\r" in token.text or token.text == "(":
+            return None
+        if token.text == "):":  # the tokenizer keeps the two together
+            return token.i + 1
+        if token.text == ")":
+            following = doc[token.i + 1] if token.i + 1 < len(doc) else None
+            return token.i + 2 if following is not None and following.text in _HEADER_END else None
+    return None
 
 
 def build_sectionizer(nlp: Language, rules: SectionRules) -> NoteSectionizer:
