@@ -104,6 +104,11 @@ or clinical logic, never to make a performance change pass, and say here what ch
   seat" and "breast stroke" are no stroke; "3 weeks ago she had ..." dates its event as "in 2011
   he had ..." does; "dorsal flexion of right big toe 4/5", a leg that "suddenly went dead" or
   "can't lift off the mattress" are leg weakness (b22's Polish GP note and stroke-unit handover).
+  Then a line labelled with one leg ("LEFT leg: ... Ankle dorsiflexion 3/5") gives its side to the
+  grades on it, "either side" is both, "out of nowhere" is sudden, feet that "slap on the floor"
+  are a foot drop: b22's pre-op clinic, provider-in-triage and spine PA notes and h7's woke-with-
+  leg-pain get the side or onset their labels expect; three vignettes quote one more piece of
+  evidence.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
