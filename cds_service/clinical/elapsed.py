@@ -107,11 +107,9 @@ _DATED_BY_WHAT_FOLLOWED = re.compile(r"\s+(?:after|following)\s+(?:(?:a|an|the|h
 _CONTINUING_BEFORE = re.compile(r"\b(?:since|from|ongoing)\s*(?:on\s*)?[:=-]?\s*$", re.IGNORECASE)
 
 
-#: a clause that opens with a year, or a time ago, and a past event of the person ("in 2011 he had a
-#: cauda equina syndrome", "In 2019, she underwent ...", "3 weeks ago she had fever and a rash"):
-#: the event is of that time
-_YEAR_OPENING = re.compile(r"(?:^|[:;,]\s*)\s*(?:(?:back\s+)?in\s+((?:19|20)\d\d)"
-                           r"|((?:\d+|[a-z]+)\s+(?:weeks?|wks|months?|years?|yrs)\s+ago)),?\s+(?:he|she|they|i|pt|patient)\s+"
+#: a clause that opens with a year and a past event of the person ("in 2011 he had a cauda equina
+#: syndrome", "In 2019, she underwent ..."): the event is of that year
+_YEAR_OPENING = re.compile(r"(?:^|[:;,]\s*)\s*(?:back\s+)?in\s+((?:19|20)\d\d),?\s+(?:he|she|they|i|pt|patient)\s+"
                            r"(?:had|underwent|suffered|sustained)\b"
                            r"(?:\s+(?!(?:and|then|but|or|with|since|developed|presents?|presented|has|have|is|are|was|"
                            r"were|woke|now)\b)[^\s.;:,]+){0,6}?\s*$", re.IGNORECASE)
@@ -122,20 +120,15 @@ _RECENT_TIME = re.compile(r"\b\d+\s*(?:min(?:ute)?s?|h|hrs?|hours?|days?)\s+ago\
 
 
 def _in_a_past_year(before: str, after: str, today: date) -> re.Match[str] | None:
-    """The year or time-ago phrase opening the mention's clause, with the mention in the object of
-    its verb ("in 2011 he had a"; in "In 2024 she had a fall and presents with ..." the "and" starts
-    today's account), when the whole of that year lies more than two weeks before ``today`` ("In
-    2026 she had" in December 2026 may be last week), or the time ago is more than two weeks ("3
-    weeks ago she had"; "10 days ago" is recent, ConText's line), and no time of today follows
-    ("... 3 hours ago")."""
+    """The year phrase opening the mention's clause, with the mention in the object of its verb
+    ("in 2011 he had a"; in "In 2024 she had a fall and presents with ..." the "and" starts today's
+    account), when the whole of that year lies more than two weeks before ``today`` ("In 2026 she
+    had" in December 2026 may be last week) and no time of today follows ("... 3 hours ago")."""
     found = _YEAR_OPENING.search(before)
     if found is None or _RECENT_TIME.search(after):
         return None
-    if found.group(1):
-        days: int | None = (today - date(int(found.group(1)), 12, 31)).days
-    else:
-        days = days_ago(found.group(2).replace("wks", "weeks").replace("yrs", "years"))
-    return found if days is not None and days > HISTORICAL_AFTER_DAYS else None
+    days = (today - date(int(found.group(1)), 12, 31)).days
+    return found if days > HISTORICAL_AFTER_DAYS else None
 
 
 def told_as_past(before: str, after: str, today: date) -> bool:
@@ -154,5 +147,5 @@ def told_as_past(before: str, after: str, today: date) -> bool:
                  and not _CONTINUING_BEFORE.search(before, 0, found.start())
                  and (_days_back(found, today) or 0) > HISTORICAL_AFTER_DAYS)]
     year = _in_a_past_year(before, after, today)
-    ends = [d.end() for d in dates] + ([year.end(1) if year.group(1) else year.end(2)] if year is not None else [])
+    ends = [d.end() for d in dates] + ([year.end(1)] if year is not None else [])
     return bool(ends) and not _BACK_TO_TODAY.search(before, max(ends)) and not _BACK_TO_TODAY.search(after)

@@ -104,6 +104,9 @@ class NoteSectionizer(Sectionizer):  # type: ignore[misc]
     """medspaCy's Sectionizer, keeping only headers that look like headers (module docstring)."""
 
     one_line: frozenset[str] = frozenset()  # categories whose inline section is its line
+    #: categories a qualified heading may open ("ROS (clinic form):"): those that set no default
+    neutral: frozenset[str] = frozenset()
+    titles: Mapping[str, str] = {}  # a title, lower-cased with single spaces -> its category
 
     def filter_start_lines(self, doc: Doc, matches: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
         kept = []
@@ -111,17 +114,22 @@ class NoteSectionizer(Sectionizer):  # type: ignore[misc]
             _, start, end = match[:3]
             last = doc[end - 1]
             if (last.text in _HEADER_END or end == len(doc) or "\n" in doc[end].text or "\r" in doc[end].text
-                    or _qualifier_end(doc, end) is not None):
+                    or self._qualified(doc, start, end)):
                 kept.append(match)
         return kept
 
+
+    def _qualified(self, doc: Doc, start: int, end: int) -> bool:
+        """A title with a qualifier and then its colon (``_qualifier_end``), of a neutral section."""
+        category = self.titles.get(" ".join(doc[start:end].text.lower().split()))
+        return category in self.neutral and _qualifier_end(doc, end) is not None
 
     def __call__(self, doc: Doc) -> Doc:
         """medspaCy's sections, except that a header written inline, after a full stop in the
         middle of a line ("Weak legs 3 days. PMH: DM. No fever."), governs only its sentence."""
         super().__call__(doc)
         for section in doc._.sections:
-            qualified = _qualifier_end(doc, section.title_end)
+            qualified = _qualifier_end(doc, section.title_end) if section.category in self.neutral else None
             if qualified is not None and qualified <= section.body_end:
                 section.title_end = section.body_start = qualified
         for section in doc._.sections:
@@ -162,10 +170,14 @@ _QUALIFIER_TOKENS = 8
 def _qualifier_end(doc: Doc, end: int) -> int | None:
     """Where the body starts when a title is followed by a parenthesised qualifier and then the
     colon, on one line: templates qualify their headings ("REVIEW OF SYSTEMS (clinic form):",
-    "PRESENTING COMPLAINT (TODAY):", "DISCHARGE INSTRUCTIONS (PATIENT):"), and the heading is the
-    section's all the same; the qualifier is part of the heading, not of the body (the word
-    "patient" in it ends no hypothetical). "History (2019)" with no colon after it, or a bracket
-    that does not close on the line, opens nothing (None)."""
+    "PRESENTING COMPLAINT (TODAY):", "Neuro (compared with 2025):"), and the heading is the
+    section's all the same; the qualifier is part of the heading, not of the body. Only a
+    section that sets no default is opened so (``NoteSectionizer.neutral``): in templates a
+    qualified "Alcohol (units/wk): 20", "FH (adopted): unknown" or "Return precautions (N/A -
+    admitted):" is a field and its answer, and the lines after it are today's account, which a
+    social, family-history or advice default would take away (a review found ten red flags lost
+    so). "History (2019)" with no colon after it, or a bracket that does not close on the line,
+    opens nothing (None)."""
     if end >= len(doc) or doc[end].text != "(":
         return None
     for token in doc[end + 1:end + 2 + _QUALIFIER_TOKENS]:
@@ -186,4 +198,6 @@ def build_sectionizer(nlp: Language, rules: SectionRules) -> NoteSectionizer:
                                   newline_pattern=_HEADER_START, apply_sentence_boundary=True)
     sectionizer.add(list(rules.rules))
     sectionizer.one_line = frozenset(name for name, d in rules.defaults.items() if d.one_line)
+    sectionizer.neutral = frozenset(name for name, d in rules.defaults.items() if d == SectionDefaults())
+    sectionizer.titles = {" ".join(r.literal.lower().split()): r.category for r in rules.rules}
     return sectionizer

@@ -739,6 +739,72 @@ REVIEW_EVENING = [
 ]
 
 
+#: The review of the b22 rules (2026-12-08, docs/clinical.md): notes on which the first version hid a
+#: red flag c02591d's base raised. A qualified heading opens only a section that sets no default,
+#: the "3 weeks ago she had" opening and the "METs" reading were withdrawn, and the stroke homonyms
+#: were narrowed; each note keeps its red flag.
+REVIEW_B22 = [
+    ("Alcohol (units/wk): 20\nWoke this morning unable to move right leg, slurred speech, R facial droop.", "stroke"),
+    ("Drug use (IV): heroin, last used yesterday\nFever 38.9, severe thoracic back pain, both legs weak since last "
+     "night.", "spinal-infection"),
+    ("Smoking (pack years): 40\nSudden cold pale painful R leg, no pulses below the femoral, can't move his toes.",
+     "limb-ischemia"),
+    ("SAFETY NETTING (re-attended 16:40): Returned with saddle anaesthesia and painless urinary retention, legs "
+     "weaker.", "cauda-equina"),
+    ("SH (independent, mobile with stick):\nTonight legs gave way, unable to weight bear, incontinent of urine, "
+     "back pain++", "cauda-equina"),
+    ("FH (adopted): unknown\nR sided weakness of arm and leg, started suddenly 1 hour ago, FAST positive.", "stroke"),
+    ("BACKGROUND (ED triage):\n70M, sudden R leg weakness 40 min ago, R facial droop, on apixaban.", "stroke"),
+    ("Return Precautions (N/A - admitted):\nAdmitted with cauda equina syndrome, for MRI tonight.", "cauda-equina"),
+    ("Tobacco (current): 10/day.\nBoth legs went weak this afternoon with back pain, known prostate cancer.",
+     "cord-compression"),
+    ("Social Hx (carer 4x daily):\nCarer found her on the floor this am, can't move L leg, L facial droop, speech "
+     "slurred.", "stroke"),
+    ("3 weeks ago she had a sore throat followed by progressive weakness of both legs and tingling in her hands.",
+     "guillain-barre"),
+    ("3 weeks ago he had diarrhoea. Since then progressive weakness in his legs, struggling with stairs.",
+     "guillain-barre"),
+    ("5 weeks ago he had Campylobacter gastroenteritis. 4 days of tingling feet and progressively weak legs.",
+     "guillain-barre"),
+    ("3 weeks ago he had fevers and night sweats that have not gone away. Back pain, legs weak.", "spinal-infection"),
+    ("Known T12 and L2 METs (primary unknown). New thoracic back pain and both legs weak today.", "cord-compression"),
+    ("Bone scan: 2 METs (T8, L1). New back pain, walking unsteadily.", "cord-compression"),
+    ("Pt with ca left breast\nstroke alert called by paramedics, LKW 13:20", "stroke"),
+    # and what it found better: a neutral heading's qualifier, a leg that cannot lift off the bed
+    ("History (per wife): sudden R leg weakness at 07:00 today, R facial droop.", "stroke"),
+    ("Both legs cannot lift off the mattress since this morning, back pain, retention.", "cauda-equina"),
+]
+
+
+@pytest.mark.parametrize(("text", "flag"), REVIEW_B22)
+def test_the_b22_rules_keep_the_red_flag(knowledge: Knowledge, text: str, flag: str) -> None:
+    assert flag in flags(findings(knowledge, patient(), encounter(text)))
+
+
+@pytest.mark.parametrize("text", [
+    "Discussed stroke risks with AF, CHA2DS2-VASc 4, starting apixaban. Back pain after lifting a box.",
+    "Rower, stroke seat in the college eight; back pain after an ergo session, no leg weakness.",
+    "Swims breast stroke 3x/week. R knee pain, leg giving way on stairs.",
+    # a rugby "dead leg" (a thigh contusion) is no sudden paralysis
+    "Got a knee to the thigh playing rugby, leg suddenly went dead for a minute, now just bruised and sore.",
+])
+def test_the_b22_rules_raise_no_stroke_for_a_homonym(knowledge: Knowledge, text: str) -> None:
+    assert "stroke" not in flags(findings(knowledge, patient(), encounter(text)))
+
+
+@pytest.mark.parametrize(("text", "side"), [
+    ("ROS (clinic form): Fever N / Incontinence N / Saddle numbness N / Leg weakness Y (L foot push-off) / Rash N.",
+     "left"),
+    ("O/E dorsal flexion of right big toe 4/5, otherwise power 5/5. Sciatica R L5 distribution.", "right"),
+    ("LEFT leg: foot pale, cold to mid-calf. Ankle dorsiflexion 3/5, toe extension 2/5.\nRIGHT leg: warm.", "left"),
+    ("Gait: slow, wide-based, unable to heel walk or toe walk on either side.", "bilateral"),
+    ("Both feet now \"feel like they slap\" on the floor.", "bilateral"),
+])
+def test_the_b22_vocabulary_and_layout_find_the_leg(knowledge: Knowledge, text: str, side: str) -> None:
+    result = findings(knowledge, patient(), encounter(text))
+    assert result.anchor is not None and result.anchor.laterality == side
+
+
 @pytest.mark.parametrize(("text", "sex", "flag"), REVIEW_EVENING)
 def test_the_evening_rules_keep_the_critical_card(knowledge: Knowledge, text: str, sex: str, flag: str) -> None:
     fired = {f.id: f.indicator for f in findings(knowledge, patient(gender=sex), encounter(text)).red_flags}

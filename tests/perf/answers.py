@@ -94,21 +94,18 @@ or clinical logic, never to make a performance change pass, and say here what ch
 - issue 15 (2026-12-03): the blind batch i15-b12 (h12-* vignettes, new keys only; first contact,
   no rule changed for it).
 - issue 15 (2026-12-08): the blind batch i15-b22 (b22-* vignettes, new keys, first contact), then
-  its mechanisms: a section heading qualified in brackets ("ROS (clinic form):", "DISCHARGE
-  INSTRUCTIONS (PATIENT):") opens its section, so what follows it is no longer read under the
-  heading before (a social history's "historical"): b22's free clinic finds its left leg
-  complaint, its Epic discharge summary loses the invented complaint, h14's seroconversion note
-  loses the spinal-infection card its label forbids, and 7 other vignettes quote more evidence
-  from their templated review of systems (their labels unchanged); "METs" after a number is
-  metabolic equivalents (b22's pre-op clinic loses the cord-compression card); rowing's "stroke
-  seat" and "breast stroke" are no stroke; "3 weeks ago she had ..." dates its event as "in 2011
-  he had ..." does; "dorsal flexion of right big toe 4/5", a leg that "suddenly went dead" or
-  "can't lift off the mattress" are leg weakness (b22's Polish GP note and stroke-unit handover).
-  Then a line labelled with one leg ("LEFT leg: ... Ankle dorsiflexion 3/5") gives its side to the
-  grades on it, "either side" is both, "out of nowhere" is sudden, feet that "slap on the floor"
-  are a foot drop: b22's pre-op clinic, provider-in-triage and spine PA notes and h7's woke-with-
-  leg-pain get the side or onset their labels expect; three vignettes quote one more piece of
-  evidence.
+  its mechanisms as they stand after a review (docs/clinical.md): a section heading qualified in
+  brackets ("ROS (clinic form):") opens its section when the section sets no default, so what
+  follows is no longer read under the heading before (a social history's "historical"): b22's
+  free clinic finds its left leg complaint and 7 other vignettes quote more evidence from their
+  templated review of systems (their labels unchanged); rowing's "stroke seat" and "breast
+  stroke" are no stroke; "dorsal flexion of right big toe 4/5" and a leg that "can't lift off the
+  mattress" are leg weakness; a line labelled with one leg ("LEFT leg: ... Ankle dorsiflexion
+  3/5") gives its side to the grades on it, "either side" is both, "out of nowhere" is sudden,
+  feet that "slap on the floor" are a foot drop (b22's Polish GP, stroke-unit, pre-op, provider-
+  in-triage and spine PA notes, h7's woke-with-leg-pain). Withdrawn after the review: a heading
+  of a section with a default opened by its qualifier, "METs" after a number as metabolic
+  equivalents, and "3 weeks ago she had ..." dating its event.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
