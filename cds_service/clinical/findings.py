@@ -493,7 +493,7 @@ def _mention_laterality(mention: Mention, knowledge: Knowledge, text: str = "") 
     if laterality.bilateral.search(sentence):
         return "bilateral"
     return (laterality.side_of(lead) or _trail_side(mention, offset, laterality) or laterality.side_of(sentence)
-            or _line_label_side(text, mention.start, laterality))
+            or _line_label_side(text, mention, laterality))
 
 
 #: an exam line labelled with one side's leg ("LEFT leg: ...", "R lower limb -", "Lt foot:")
@@ -501,14 +501,21 @@ _SIDE_LABEL = re.compile(r"[ \t]*(?:[-*•][ \t]*)?(?:left|right|L|R|Lt|Rt)[ \t]
                          r"(?:leg|lower[ \t]+(?:limb|extremity)|LL|LE|foot)[ \t]*[:–—-]", re.IGNORECASE)
 
 
-def _line_label_side(text: str, start: int, laterality: LateralityCues) -> str | None:
+#: a sentence that points away from its line's leg, or says the grade is both legs'
+_OTHER_SIDE = re.compile(r"\b(?:other|opposite|contralateral|non-?\w+|unaffected|good|symmetric\w*|throughout|"
+                         r"equal|both|bilateral\w*)\b", re.IGNORECASE)
+
+
+def _line_label_side(text: str, mention: Mention, laterality: LateralityCues) -> str | None:
     """The side of the label that opens the mention's line, for a mention whose sentence names
     none: an examiner writes one line per leg ("LEFT leg: foot pale, cold. Ankle dorsiflexion 3/5,
-    toe extension 2/5.") and the grades on it are that leg's."""
-    if not text:
+    toe extension 2/5.") and the grades on it are that leg's, unless the mention's sentence points
+    elsewhere ("L leg: DVT. Weakness is in the other leg: hip flexion 4/5"; "Power symmetrical,
+    ankle DF 4/5 throughout")."""
+    if not text or _OTHER_SIDE.search(mention.sentence):
         return None
-    found = _SIDE_LABEL.match(text, text.rfind("\n", 0, start) + 1)
-    return laterality.side_of(found.group(0)) if found is not None and found.end() <= start else None
+    found = _SIDE_LABEL.match(text, text.rfind("\n", 0, mention.start) + 1)
+    return laterality.side_of(found.group(0)) if found is not None and found.end() <= mention.start else None
 
 
 #: an exam line's heading of body-part words only ("Legs:", "Lower limbs -", "Neuro LL:", "Power legs:");

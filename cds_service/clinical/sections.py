@@ -38,6 +38,8 @@ class SectionDefaults:
     negated: bool = False
     #: written after its header on the same line, the section is that line ("Allergies: penicillin")
     one_line: bool = False
+    #: a heading of this section may carry a bracketed qualifier ("ROS (clinic form):"; ``_qualifier_end``)
+    qualified: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,25 +89,31 @@ def _parse_defaults(name: str, row: Any, sources: set[str]) -> SectionDefaults:
     if not isinstance(row, Mapping):
         raise ValueError(f"{where} must be a mapping")
     check_provenance(row, sources, where)
-    unknown = set(row) - {"historical", "hypothetical", "negated", "experiencer", "one_line", "source", "rationale"}
+    unknown = set(row) - {"historical", "hypothetical", "negated", "experiencer", "one_line", "qualified", "source",
+                          "rationale"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
-    for flag in ("historical", "hypothetical", "negated", "one_line"):
+    for flag in ("historical", "hypothetical", "negated", "one_line", "qualified"):
         if not isinstance(row.get(flag, False), bool):
             raise ValueError(f"{where}: {flag} must be true or false")
     experiencer = row.get("experiencer", "patient")
     if experiencer not in ("patient", "other"):
         raise ValueError(f"{where}: experiencer must be patient or other")
-    return SectionDefaults(bool(row.get("historical", False)), bool(row.get("hypothetical", False)), experiencer,
-                           bool(row.get("negated", False)), bool(row.get("one_line", False)))
+    defaults = SectionDefaults(bool(row.get("historical", False)), bool(row.get("hypothetical", False)), experiencer,
+                               bool(row.get("negated", False)), bool(row.get("one_line", False)))
+    if row.get("qualified", False):
+        if defaults != SectionDefaults():
+            raise ValueError(f"{where}: qualified headings only for a section that sets no default")
+        defaults = SectionDefaults(qualified=True)
+    return defaults
 
 
 class NoteSectionizer(Sectionizer):  # type: ignore[misc]
     """medspaCy's Sectionizer, keeping only headers that look like headers (module docstring)."""
 
     one_line: frozenset[str] = frozenset()  # categories whose inline section is its line
-    #: categories a qualified heading may open ("ROS (clinic form):"): those that set no default
-    neutral: frozenset[str] = frozenset()
+    #: categories a qualified heading may open ("ROS (clinic form):"; sections.yaml ``qualified``)
+    qualified: frozenset[str] = frozenset()
     titles: Mapping[str, str] = {}  # a title, lower-cased with single spaces -> its category
 
     def filter_start_lines(self, doc: Doc, matches: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
@@ -122,14 +130,14 @@ class NoteSectionizer(Sectionizer):  # type: ignore[misc]
     def _qualified(self, doc: Doc, start: int, end: int) -> bool:
         """A title with a qualifier and then its colon (``_qualifier_end``), of a neutral section."""
         category = self.titles.get(" ".join(doc[start:end].text.lower().split()))
-        return category in self.neutral and _qualifier_end(doc, end) is not None
+        return category in self.qualified and _qualifier_end(doc, end) is not None
 
     def __call__(self, doc: Doc) -> Doc:
         """medspaCy's sections, except that a header written inline, after a full stop in the
         middle of a line ("Weak legs 3 days. PMH: DM. No fever."), governs only its sentence."""
         super().__call__(doc)
         for section in doc._.sections:
-            qualified = _qualifier_end(doc, section.title_end) if section.category in self.neutral else None
+            qualified = _qualifier_end(doc, section.title_end) if section.category in self.qualified else None
             if qualified is not None and qualified <= section.body_end:
                 section.title_end = section.body_start = qualified
         for section in doc._.sections:
@@ -171,13 +179,15 @@ def _qualifier_end(doc: Doc, end: int) -> int | None:
     """Where the body starts when a title is followed by a parenthesised qualifier and then the
     colon, on one line: templates qualify their headings ("REVIEW OF SYSTEMS (clinic form):",
     "PRESENTING COMPLAINT (TODAY):", "Neuro (compared with 2025):"), and the heading is the
-    section's all the same; the qualifier is part of the heading, not of the body. Only a
-    section that sets no default is opened so (``NoteSectionizer.neutral``): in templates a
-    qualified "Alcohol (units/wk): 20", "FH (adopted): unknown" or "Return precautions (N/A -
-    admitted):" is a field and its answer, and the lines after it are today's account, which a
-    social, family-history or advice default would take away (a review found ten red flags lost
-    so). "History (2019)" with no colon after it, or a bracket that does not close on the line,
-    opens nothing (None)."""
+    section's all the same; the qualifier is part of the heading, not of the body. Only the
+    sections that ``sections.yaml`` marks ``qualified`` are opened so (today's account: chief
+    complaint, HPI, review of systems). In templates a qualified "Alcohol (units/wk): 20" or "FH
+    (adopted): unknown" is a field and its answer, and the lines after it are today's account,
+    which a social or family-history default would take away; and inside a family or past
+    history a qualified sub-field ("Diagnoses (father):", "Exam (at that time):", "Imaging
+    (2020):") carries in its qualifier whose or when it is (two reviews found red flags lost or
+    invented so). "History (2019)" with no colon after it, or a bracket that does not close on
+    the line, opens nothing (None)."""
     if end >= len(doc) or doc[end].text != "(":
         return None
     for token in doc[end + 1:end + 2 + _QUALIFIER_TOKENS]:
@@ -198,6 +208,6 @@ def build_sectionizer(nlp: Language, rules: SectionRules) -> NoteSectionizer:
                                   newline_pattern=_HEADER_START, apply_sentence_boundary=True)
     sectionizer.add(list(rules.rules))
     sectionizer.one_line = frozenset(name for name, d in rules.defaults.items() if d.one_line)
-    sectionizer.neutral = frozenset(name for name, d in rules.defaults.items() if d == SectionDefaults())
+    sectionizer.qualified = frozenset(name for name, d in rules.defaults.items() if d.qualified)
     sectionizer.titles = {" ".join(r.literal.lower().split()): r.category for r in rules.rules}
     return sectionizer
