@@ -363,7 +363,7 @@ def _text_hits(text: str, rtype: str, rid: str | None, element: str, knowledge: 
                 or mention.assertion.clause in residual_clauses or _in_dated_past(mention, text, today))
         yield Hit(mention.concept, Evidence(rtype, rid, element, display=display, text=mention.text),
                   current=current and not past, possible=mention.possible,
-                  laterality=_mention_laterality(mention, knowledge, text), past=past)
+                  laterality=_mention_laterality(mention, knowledge), past=past)
 
 
 def _residual_clauses(found: Sequence[Mention], knowledge: Knowledge, text: str,
@@ -474,11 +474,10 @@ _WEAK_GRADE_WORD = re.compile(r"(?<!\d)[0-4][+-]?\s*/\s*5(?!\d)[ \t]+([^\s,;:.()
                               r"(?=[ \t]*(?:$|[,;.)(]|and\b|&|\+|/|more\b|worse\b|>))", re.IGNORECASE)
 
 
-def _mention_laterality(mention: Mention, knowledge: Knowledge, text: str = "") -> str | None:
+def _mention_laterality(mention: Mention, knowledge: Knowledge) -> str | None:
     """The side a mention names: its own words with the one or two before them (a side is written
     before the part it qualifies: "L hip flexion 3/5, R side 5/5" is the left), or the words
-    after a grade ("Quads 4/5 L (pain-inhibited), 5/5 R" is the left: ``_trail_side``), then its
-    sentence, then the label of its line in ``text`` ("LEFT leg: cold. Ankle DF 3/5."). A
+    after a grade ("Quads 4/5 L (pain-inhibited), 5/5 R" is the left: ``_trail_side``), then its sentence. A
     sentence that says both legs outranks the side of a part that names none itself ("pain in
     both legs, R foot weak too": both legs are affected)."""
     laterality = knowledge.laterality
@@ -492,30 +491,7 @@ def _mention_laterality(mention: Mention, knowledge: Knowledge, text: str = "") 
     sentence = _without_plural_heading(mention.sentence, laterality)
     if laterality.bilateral.search(sentence):
         return "bilateral"
-    return (laterality.side_of(lead) or _trail_side(mention, offset, laterality) or laterality.side_of(sentence)
-            or _line_label_side(text, mention, laterality))
-
-
-#: an exam line labelled with one side's leg ("LEFT leg: ...", "R lower limb -", "Lt foot:")
-_SIDE_LABEL = re.compile(r"[ \t]*(?:[-*•][ \t]*)?(?:left|right|L|R|Lt|Rt)[ \t]+"
-                         r"(?:leg|lower[ \t]+(?:limb|extremity)|LL|LE|foot)[ \t]*[:–—-]", re.IGNORECASE)
-
-
-#: a sentence that points away from its line's leg, or says the grade is both legs'
-_OTHER_SIDE = re.compile(r"\b(?:other|opposite|contralateral|non-?\w+|unaffected|good|symmetric\w*|throughout|"
-                         r"equal|both|bilateral\w*)\b", re.IGNORECASE)
-
-
-def _line_label_side(text: str, mention: Mention, laterality: LateralityCues) -> str | None:
-    """The side of the label that opens the mention's line, for a mention whose sentence names
-    none: an examiner writes one line per leg ("LEFT leg: foot pale, cold. Ankle dorsiflexion 3/5,
-    toe extension 2/5.") and the grades on it are that leg's, unless the mention's sentence points
-    elsewhere ("L leg: DVT. Weakness is in the other leg: hip flexion 4/5"; "Power symmetrical,
-    ankle DF 4/5 throughout")."""
-    if not text or _OTHER_SIDE.search(mention.sentence):
-        return None
-    found = _SIDE_LABEL.match(text, text.rfind("\n", 0, mention.start) + 1)
-    return laterality.side_of(found.group(0)) if found is not None and found.end() <= mention.start else None
+    return laterality.side_of(lead) or _trail_side(mention, offset, laterality) or laterality.side_of(sentence)
 
 
 #: an exam line's heading of body-part words only ("Legs:", "Lower limbs -", "Neuro LL:", "Power legs:");

@@ -11,6 +11,7 @@ text do not open a section.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -175,6 +176,13 @@ class NoteSectionizer(Sectionizer):  # type: ignore[misc]
 _QUALIFIER_TOKENS = 8
 
 
+#: a qualifier that dates its section or copies it from another time: the heading is then no account
+#: of today ("ROS (carried forward from 03/2024):", "Interval history (2021-2023):", "HPI (from the
+#: 2019 admission):", "ROS (if symptomatic):")
+_DATING_QUALIFIER = re.compile(r"\d|^(?:from|previous|previously|prior|carried|copied|forward|last|old|earlier|"
+                               r"if|history|admission|visit|then|at)$", re.IGNORECASE)
+
+
 def _qualifier_end(doc: Doc, end: int) -> int | None:
     """Where the body starts when a title is followed by a parenthesised qualifier and then the
     colon, on one line: templates qualify their headings ("REVIEW OF SYSTEMS (clinic form):",
@@ -191,7 +199,7 @@ def _qualifier_end(doc: Doc, end: int) -> int | None:
     if end >= len(doc) or doc[end].text != "(":
         return None
     for token in doc[end + 1:end + 2 + _QUALIFIER_TOKENS]:
-        if "\n" in token.text or "\r" in token.text or token.text == "(":
+        if "\n" in token.text or "\r" in token.text or token.text == "(" or _DATING_QUALIFIER.search(token.text):
             return None
         if token.text == "):":  # the tokenizer keeps the two together
             return token.i + 1

@@ -740,10 +740,11 @@ REVIEW_EVENING = [
 
 
 #: The review of the b22 rules (2026-12-08, docs/clinical.md): notes on which the first version hid a
-#: red flag c02591d's base raised. A qualified heading opens only a chief complaint, HPI or review of
-#: systems; the "3 weeks ago she had" opening, the "METs" reading and, after the second review,
-#: "either side" as both legs were withdrawn; the stroke homonyms were narrowed. Each note keeps its
-#: red flag.
+#: red flag c02591d's base raised, and the second and third reviews' (on later versions). A qualified
+#: heading opens only a chief complaint, HPI or review of systems, and not with a date or a copy in its
+#: qualifier; the "3 weeks ago she had" opening, "METs", "either side", "out of nowhere", feet that
+#: slap, a one-leg line label and a leg that cannot lift off the bed were withdrawn; the stroke
+#: homonyms are whole words. Each note keeps its red flag.
 REVIEW_B22 = [
     ("Alcohol (units/wk): 20\nWoke this morning unable to move right leg, slurred speech, R facial droop.", "stroke"),
     ("Drug use (IV): heroin, last used yesterday\nFever 38.9, severe thoracic back pain, both legs weak since last "
@@ -777,8 +778,13 @@ REVIEW_B22 = [
     ("Sudden R leg weakness 1 h ago, ?any numbness in either leg - not assessed yet.", "stroke"),
     ("Acute R leg weakness, woke with it; unable to weight bear on either foot because of the weakness on the "
      "right.", "stroke"),
-    # and what the first found better: a leg that cannot lift off the mattress
-    ("Both legs cannot lift off the mattress since this morning, back pain, retention.", "cauda-equina"),
+    # the third review: a one-leg line label made a sudden one-sided weakness both legs; "seated",
+    # "rated" are no rowing word
+    ("Sudden onset L leg weakness at 07:00, unable to stand, face and arm normal.\nR leg: TKR 6 weeks ago. Quads "
+     "4/5, wound healing well.", "stroke"),
+    ("Sudden L leg weakness 1 hour ago.\nR leg: normal tone. Hip flexion 4/5 (OA hip, pain-limited).", "stroke"),
+    ("Acute stroke seated in chair at triage, L leg weak.", "stroke"),
+    ("Query stroke rated minor by paramedics, weakness of L leg.", "stroke"),
 ]
 
 
@@ -807,6 +813,16 @@ REVIEW_B22_QUIET = [
     ("Gout flare R big toe came out of nowhere overnight, very painful to walk. Foot slap noted on L for years (old "
      "peroneal palsy).", "stroke"),
     ("Hip pain out of nowhere last week. L leg feels heavy and weak when walking for months.", "stroke"),
+    # the third review: a leg that cannot lift off the bed for pain or after a spinal anaesthetic; a
+    # qualified heading that dates or copies its section
+    ("Known prostate ca with bone mets. Fell onto L hip at home. L leg unable to lift off the bed due to severe "
+     "hip pain, shortened and externally rotated.", "cord-compression"),
+    ("Post-op day 0 L TKR under spinal. Legs unable to lift off the bed at 14:00, catheterised for retention, "
+     "block receding as expected.", "cauda-equina"),
+    ("Past medical history: Prostate cancer 2019.\nInterval history (2021-2023): thoracic back pain, bilateral leg "
+     "weakness, treated with radiotherapy for T8 MSCC, recovered fully.", "cord-compression"),
+    ("Background: T2DM, HTN.\nROS (carried forward from 03/2024): leg weakness, urinary incontinence, saddle "
+     "numbness.\nToday patient says he is back to normal and walking unaided.", "cauda-equina"),
 ]
 
 
@@ -835,14 +851,8 @@ def test_the_b22_rules_raise_no_stroke_for_a_homonym(knowledge: Knowledge, text:
     ("ROS (clinic form): Fever N / Incontinence N / Saddle numbness N / Leg weakness Y (L foot push-off) / Rash N.",
      "left"),
     ("O/E dorsal flexion of right big toe 4/5, otherwise power 5/5. Sciatica R L5 distribution.", "right"),
-    ("LEFT leg: foot pale, cold to mid-calf. Ankle dorsiflexion 3/5, toe extension 2/5.\nRIGHT leg: warm.", "left"),
-    ("R lower limb - normal tone. Ankle DF 4/5, EHL 4/5.", "right"),
-    # a sentence that points to the other leg, or grades both, takes no side from its line's label
+    # a one-leg line label gives no side (withdrawn after the second and third reviews)
     ("L leg: DVT on rivaroxaban, swollen calf. Weakness is in the other leg: hip flexion 4/5.", "unspecified"),
-    ("Right leg: below knee cast since fracture. Contralateral ankle DF 3/5, new since Tuesday.", "unspecified"),
-    ("L leg - cellulitis improving. Says his good leg has gone weak, DF 3/5 on the non-cellulitic side.",
-     "unspecified"),
-    ("R foot: hallux valgus, painful. Power symmetrical, ankle DF 4/5 throughout.", "unspecified"),
     ("Left leg - swollen. Weakness 4/5 hip flexion on the opposite side.", "unspecified"),
 ])
 def test_the_b22_vocabulary_and_layout_find_the_leg(knowledge: Knowledge, text: str, side: str) -> None:

@@ -94,17 +94,16 @@ or clinical logic, never to make a performance change pass, and say here what ch
 - issue 15 (2026-12-03): the blind batch i15-b12 (h12-* vignettes, new keys only; first contact,
   no rule changed for it).
 - issue 15 (2026-12-08): the blind batch i15-b22 (b22-* vignettes, new keys, first contact), then
-  its mechanisms as they stand after two reviews (docs/clinical.md): a chief complaint, HPI or
-  review-of-systems heading qualified in brackets ("ROS (clinic form):") opens its section, so
-  what follows is no longer read under the heading before (a social history's "historical"):
-  b22's free clinic finds its left leg complaint and 7 other vignettes quote more evidence from
-  their templated review of systems (their labels unchanged); rowing's "stroke seat" and "breast
-  stroke" are no stroke; "dorsal flexion of right big toe 4/5" and a leg that "can't lift off
-  the mattress" are leg weakness; a line labelled with one leg ("LEFT leg: ... Ankle
-  dorsiflexion 3/5") gives its side to the grades on it (b22's Polish GP, stroke-unit and pre-op
-  notes, h7's woke-with-leg-pain). Withdrawn after the reviews: other qualified headings, "METs"
-  after a number, "3 weeks ago she had ..." dating its event, "either side" as both legs, "out
-  of nowhere" as sudden, feet that "slap on the floor".
+  its mechanisms as they stand after three reviews (docs/clinical.md): a chief complaint, HPI or
+  review-of-systems heading qualified in brackets ("ROS (clinic form):"; not with a date or a
+  copy in the qualifier) opens its section, so what follows is no longer read under the heading
+  before (a social history's "historical"): b22's free clinic finds its left leg complaint and 7
+  other vignettes quote more evidence from their templated review of systems (their labels
+  unchanged); rowing's "stroke seat" and "breast stroke" are no stroke; "dorsal flexion of right
+  big toe 4/5" is a weak grade (b22's Polish GP note). Withdrawn after the reviews: other
+  qualified headings, "METs" after a number, "3 weeks ago she had ..." dating its event,
+  "either side" as both legs, "out of nowhere" as sudden, feet that "slap on the floor", a
+  one-leg line label's side, a leg that "can't lift off the bed".
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
