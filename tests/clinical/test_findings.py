@@ -831,6 +831,19 @@ def test_the_b22_rules_raise_no_card_from_a_qualified_sub_heading(knowledge: Kno
     assert flag not in flags(findings(knowledge, patient(), encounter(text)))
 
 
+#: b23's missed red flag (2026-12-08): a flexion-distraction fracture told by a match doctor
+B23_FRACTURE = ("58th min: caught in 3-man tackle, folded forward (hyperflexion), 2 defenders landed on his back. "
+                "Severe pain thoracolumbar junction 10/10, step / gap palpable T12-L1. Legs: tingling and heavy, hip "
+                "flexion 2/5 both. Dx (pitch side): ?thoracolumbar flexion-distraction (Chance) fracture.")
+
+
+def test_a_chance_fracture_after_a_tackle_is_a_fracture(knowledge: Knowledge) -> None:
+    result = findings(knowledge, patient(birth="2000-05-01", gender="male"), encounter(B23_FRACTURE))
+    assert "fracture" in flags(result)
+    concepts = {f.concept for rf in result.red_flags for f in rf.triggers}
+    assert {"vertebral-fracture", "spinal-step-deformity", "back-pain"} <= concepts
+
+
 @pytest.mark.parametrize(("text", "flag"), REVIEW_B22)
 def test_the_b22_rules_keep_the_red_flag(knowledge: Knowledge, text: str, flag: str) -> None:
     assert flag in flags(findings(knowledge, patient(), encounter(text)))

@@ -104,6 +104,11 @@ or clinical logic, never to make a performance change pass, and say here what ch
   qualified headings, "METs" after a number, "3 weeks ago she had ..." dating its event,
   "either side" as both legs, "out of nowhere" as sudden, feet that "slap on the floor", a
   one-leg line label's side, a leg that "can't lift off the bed".
+- issue 15 (2026-12-08): the blind batch i15-b23 (b23-* vignettes, new keys, first contact), then
+  for its missed red flag a fracture named by its mechanism or region ("flexion-distraction
+  (Chance) fracture", "thoracolumbar ... fracture"), a step written after its word ("step / gap
+  palpable T12-L1") and "pain (at the) thoracolumbar junction" as back pain: b23's rugby league
+  prop gets his fracture card; five vignettes that had one quote more evidence.
 
 Cases: every corpus vignette and every Synthea bundle (its latest encounter, as is and with a
 complaint written in), each as an encounter-start call with client-filled prefetch and as
