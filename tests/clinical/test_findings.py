@@ -844,6 +844,25 @@ def test_a_chance_fracture_after_a_tackle_is_a_fracture(knowledge: Knowledge) ->
     assert {"vertebral-fracture", "spinal-step-deformity", "back-pain"} <= concepts
 
 
+@pytest.mark.parametrize(("text", "fracture"), [
+    # the review of the b23 vocabulary (2026-12-08): spinal fractures in the new words ...
+    ("Car crash with lap belt, flexion-distraction injury at L1, weakness in both legs.", True),
+    ("Thoracolumbar junction fracture after fall down stairs, leg weakness.", True),
+    ("Fall from height. Gap palpable between the spinous processes at L1, legs weak.", True),
+    ("Age 82, osteoporosis, fell yesterday, pain at the thoracolumbar junction, weak legs.", True),
+    # ... and what its first version read wrongly: a negative report, another bone, a tendon's gap
+    ("Fell. Thoracolumbar CT: no fracture. Right leg weak.", False),
+    ("Fell, thoracolumbar x-ray no fracture seen. Weak left leg.", False),
+    ("Fell. Thoracolumbar imaging negative for fracture. Weak legs.", False),
+    ("Fell, thoracolumbar tenderness and scaphoid fracture, weak legs.", False),
+    ("Thoracolumbar scoliosis and NOF fracture, now weak right leg.", False),
+    ("Fell playing football, Achilles rupture, step/gap palpable above heel, leg weak.", False),
+    ("Quadriceps tendon injury, step and gap felt above patella, cannot lift leg, fell.", False),
+])
+def test_the_b23_fracture_words(knowledge: Knowledge, text: str, fracture: bool) -> None:
+    assert ("fracture" in flags(findings(knowledge, patient(birth="1960-05-01"), encounter(text)))) is fracture
+
+
 @pytest.mark.parametrize(("text", "flag"), REVIEW_B22)
 def test_the_b22_rules_keep_the_red_flag(knowledge: Knowledge, text: str, flag: str) -> None:
     assert flag in flags(findings(knowledge, patient(), encounter(text)))
