@@ -127,15 +127,16 @@ class NoteSectionizer(Sectionizer):  # type: ignore[misc]
                 kept.append(match)
         return kept
 
-
     def _qualified(self, doc: Doc, start: int, end: int) -> bool:
-        """A title with a qualifier and then its colon (``_qualifier_end``), of a neutral section."""
+        """A title with a qualifier and then its colon (``_qualifier_end``), of a section that
+        ``sections.yaml`` marks ``qualified``."""
         category = self.titles.get(" ".join(doc[start:end].text.lower().split()))
         return category in self.qualified and _qualifier_end(doc, end) is not None
 
     def __call__(self, doc: Doc) -> Doc:
-        """medspaCy's sections, except that a header written inline, after a full stop in the
-        middle of a line ("Weak legs 3 days. PMH: DM. No fever."), governs only its sentence."""
+        """medspaCy's sections, except that a qualified heading's qualifier belongs to its title
+        ("ROS (clinic form):"), and a header written inline, after a full stop in the middle of a
+        line ("Weak legs 3 days. PMH: DM. No fever."), governs only its sentence."""
         super().__call__(doc)
         for section in doc._.sections:
             qualified = _qualifier_end(doc, section.title_end) if section.category in self.qualified else None

@@ -788,10 +788,16 @@ REVIEW_B22 = [
 ]
 
 
-#: The second review (2026-12-08): a qualified sub-heading inside a family or past history, or advice,
-#: had taken "(father)", "(2017)", "(at that time)" or "(as discussed)" out of what is read; "out of
-#: nowhere" was a knee's or a gout flare's. None of these raises a card now.
+#: The reviews of the b22 rules (2026-12-08): a homonym of stroke; a qualified sub-heading inside a family
+#: or past history, or advice, had taken "(father)", "(2017)", "(at that time)" or "(as discussed)" out
+#: of what is read; "out of nowhere" was a knee's or a gout flare's. None of these raises its card now.
 REVIEW_B22_QUIET = [
+    # a homonym of stroke, a risk discussed, a rugby "dead leg" (a thigh contusion)
+    ("Discussed stroke risks with AF, CHA2DS2-VASc 4, starting apixaban. Back pain after lifting a box.", "stroke"),
+    ("Rower, stroke seat in the college eight; back pain after an ergo session, no leg weakness.", "stroke"),
+    ("Swims breast stroke 3x/week. R knee pain, leg giving way on stairs.", "stroke"),
+    ("Got a knee to the thigh playing rugby, leg suddenly went dead for a minute, now just bruised and sore.",
+     "stroke"),
     ("PMH:\nT2DM\nDiagnosis (2017): cauda equina syndrome, decompressed L4/5\nPresents with back pain flare, legs "
      "fine.", "cauda-equina"),
     ("Background:\nImaging (2020): MRI L-spine showing L1 wedge fracture, old.\nNow: mechanical back pain after "
@@ -827,7 +833,7 @@ REVIEW_B22_QUIET = [
 
 
 @pytest.mark.parametrize(("text", "flag"), REVIEW_B22_QUIET)
-def test_the_b22_rules_raise_no_card_from_a_qualified_sub_heading(knowledge: Knowledge, text: str, flag: str) -> None:
+def test_the_b22_rules_raise_no_unwarranted_card(knowledge: Knowledge, text: str, flag: str) -> None:
     assert flag not in flags(findings(knowledge, patient(), encounter(text)))
 
 
@@ -866,17 +872,6 @@ def test_the_b23_fracture_words(knowledge: Knowledge, text: str, fracture: bool)
 @pytest.mark.parametrize(("text", "flag"), REVIEW_B22)
 def test_the_b22_rules_keep_the_red_flag(knowledge: Knowledge, text: str, flag: str) -> None:
     assert flag in flags(findings(knowledge, patient(), encounter(text)))
-
-
-@pytest.mark.parametrize("text", [
-    "Discussed stroke risks with AF, CHA2DS2-VASc 4, starting apixaban. Back pain after lifting a box.",
-    "Rower, stroke seat in the college eight; back pain after an ergo session, no leg weakness.",
-    "Swims breast stroke 3x/week. R knee pain, leg giving way on stairs.",
-    # a rugby "dead leg" (a thigh contusion) is no sudden paralysis
-    "Got a knee to the thigh playing rugby, leg suddenly went dead for a minute, now just bruised and sore.",
-])
-def test_the_b22_rules_raise_no_stroke_for_a_homonym(knowledge: Knowledge, text: str) -> None:
-    assert "stroke" not in flags(findings(knowledge, patient(), encounter(text)))
 
 
 @pytest.mark.parametrize(("text", "side"), [
